@@ -1,0 +1,5 @@
+import sys
+
+from agwlab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,118 @@
+"""``python -m agwlab``: the sandbox's life cycle and the lab's manifests.
+
+    python -m agwlab sandbox up|down|status [--json]|kubeconfig|logs [-f]
+    python -m agwlab manifests llm|tracing|mcp
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .sandbox import SandboxError, ensure_running, status, stop
+from .sandbox.paths import SandboxPaths, agwlab_home
+
+__all__ = ["main"]
+
+
+def _print_info(info: object, *, verb: str) -> None:
+    from .sandbox.supervisor import read_state
+
+    paths = SandboxPaths.for_home(agwlab_home())
+    state = read_state(paths)
+    print(f"sandbox {verb} (home {paths.root.parent})")
+    print(f"  API server   {state.get('apiserver')}")
+    prom = state.get("prometheus_url")
+    print(f"  Prometheus   {prom or 'not running: ' + str(state.get('prometheus_hint'))}")
+    print(f"  addresses    {state.get('block_cidr')} (loopback only)")
+    print(f"  log          {paths.daemon_log}")
+    print(f"  kubectl:     export KUBECONFIG={paths.kubeconfig}")
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    home = agwlab_home()
+    if args.action == "up":
+        try:
+            info = ensure_running(home, timeout=args.timeout)
+        except SandboxError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        _print_info(info, verb="running")
+        return 0
+    if args.action == "down":
+        was = stop(home)
+        print("sandbox stopped (its objects are kept; `sandbox up` brings them back)" if was
+              else "sandbox was not running")
+        return 0
+    if args.action == "status":
+        info = status(home)
+        if args.json:
+            print(json.dumps(info.as_json(), indent=2))
+        else:
+            if info.running:
+                _print_info(info, verb="running")
+            else:
+                print(f"sandbox not running (home {home}); start it with: python -m agwlab sandbox up")
+        return 0 if info.running or args.json else 3
+    if args.action == "kubeconfig":
+        info = status(home)
+        if not info.running:
+            print("note: the sandbox is not running; start it with: python -m agwlab sandbox up", file=sys.stderr)
+        print(info.kubeconfig)
+        return 0
+    if args.action == "logs":
+        path = SandboxPaths.for_home(home).daemon_log
+        if not path.exists():
+            print(f"no sandbox log yet at {path}", file=sys.stderr)
+            return 1
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.readlines()
+            sys.stdout.writelines(lines[-args.tail:] if args.tail > 0 else lines)
+            while args.follow:
+                line = f.readline()
+                if line:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+                else:
+                    time.sleep(0.2)
+        return 0
+    raise AssertionError(args.action)
+
+
+def _manifests(args: argparse.Namespace) -> int:
+    from .manifests import stage_yaml
+
+    try:
+        print(stage_yaml(args.stage, api_key=os.environ.get("ANTHROPIC_API_KEY")), end="")
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agwlab", description="agentgateway lab guide")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sb = sub.add_parser("sandbox", help="start, stop and inspect the local sandbox cluster")
+    sb.add_argument("action", choices=["up", "down", "status", "kubeconfig", "logs"])
+    sb.add_argument("--json", action="store_true", help="status as JSON")
+    sb.add_argument("--timeout", type=float, default=60.0, help="seconds `up` waits for readiness")
+    sb.add_argument("-f", "--follow", action="store_true", help="logs: keep printing new lines")
+    sb.add_argument("--tail", type=int, default=50, help="logs: how many lines (0 = all)")
+    sb.set_defaults(func=_sandbox)
+    mf = sub.add_parser("manifests", help="print, as YAML, what one stage of the lab applies")
+    mf.add_argument("stage", choices=["llm", "tracing", "mcp"])
+    mf.set_defaults(func=_manifests)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

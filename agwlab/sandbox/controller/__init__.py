@@ -1,0 +1,153 @@
+"""The sandbox's controllers: kube-controller-manager's few loops plus agentgateway's.
+
+One level-triggered loop: any change in the store marks the world dirty, and the next
+pass reconciles everything (a lab cluster holds tens of objects, so a full pass takes a
+few milliseconds). Every write is skipped when nothing changed, so passes converge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from ..cluster import Cluster
+from ..kinds import by_kind
+from ..kubelet import Kubelet
+from ..network import AddressBlock
+from ..proxy.config import ServiceBackend
+from .backends import reconcile_backends
+from .bootstrap import bootstrap
+from .gateways import reconcile_gateways
+from .policies import reconcile_parameters, reconcile_policies
+from .pod import log_to_controller
+from .services import reconcile_services
+from .workloads import collect_garbage, reconcile_deployments, reconcile_replicasets
+
+__all__ = ["Controller"]
+
+log = logging.getLogger("agwlab.sandbox.controller")
+
+_GC_KINDS = [
+    ("", "pods"), ("apps", "replicasets"), ("apps", "deployments"), ("", "services"), ("", "configmaps"),
+    ("", "secrets"), ("", "events"),
+    ("gateway.networking.k8s.io", "gateways"), ("gateway.networking.k8s.io", "httproutes"),
+    ("agentgateway.dev", "agentgatewaybackends"), ("agentgateway.dev", "agentgatewaypolicies"),
+    ("agentgateway.dev", "agentgatewayparameters"),
+]
+RESYNC_SECONDS = 2.0
+
+
+class Controller:
+    """Reconciles the store and drives the kubelet. Runs on the sandbox's event loop."""
+
+    def __init__(self, store: Any, cluster: Cluster, kubelet: Kubelet, block: AddressBlock,
+                 on_targets: Any = None) -> None:
+        self._store = store
+        self._cluster = cluster
+        self._kubelet = kubelet
+        self._block = block
+        self._on_targets = on_targets
+        self._dirty = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: Any = None
+        self._published: dict[str, Any] = {}
+        self._last_targets: Any = None
+        self.passes = 0
+
+    def start(self) -> None:
+        bootstrap(self._store, by_kind)
+        self._unsubscribe = self._store.add_listener(self._on_event)
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._dirty.set()
+
+    async def stop(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    def _on_event(self, event_type: str, obj: dict[str, Any]) -> None:
+        if obj.get("kind") != "Event":
+            self._dirty.set()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._dirty.wait(), RESYNC_SECONDS)
+            except TimeoutError:
+                pass
+            self._dirty.clear()
+            await asyncio.sleep(0)  # let a burst of writes land first
+            try:
+                started = time.perf_counter()
+                self.reconcile()
+                took = time.perf_counter() - started
+                if took > 0.5:
+                    log.info("reconcile pass took %.0f ms", took * 1000)
+            except Exception:
+                log.exception("reconcile pass failed; retrying on the next change")
+                await asyncio.sleep(0.5)
+
+    def reconcile(self) -> None:
+        store, cluster = self._store, self._cluster
+        self.passes += 1
+        settings = store.get("", "configmaps", "agwlab-system", "sandbox-settings")
+        cluster.set_settings((settings or {}).get("data") or {})
+        collect_garbage(store, _GC_KINDS)
+        reconcile_deployments(store)
+        pods = reconcile_replicasets(store, store.list("", "pods"))
+        self._kubelet.sync(pods)
+        cluster.set_services(reconcile_services(store, pods, self._block))
+        backends: dict[str, Any] = reconcile_backends(store, cluster, self._block.blackhole)
+        for route in store.list("gateway.networking.k8s.io", "httproutes"):
+            rns = route["metadata"]["namespace"]
+            for rule in (route.get("spec") or {}).get("rules") or []:
+                for ref in rule.get("backendRefs") or []:
+                    if (ref.get("group", ""), ref.get("kind", "Service")) != ("", "Service"):
+                        continue
+                    ns, name, port = ref.get("namespace", rns), ref.get("name", ""), int(ref.get("port", 80))
+                    if store.get("", "services", ns, name) is None:
+                        continue
+                    host = f"{name}.{ns}.svc.cluster.local"
+                    eps = cluster.resolve(host, port)
+                    backends[f"svc:{ns}/{name}:{port}"] = ServiceBackend(
+                        key=f"{host}:{port}",
+                        urls=tuple(f"http://{e.ip}:{e.port}" for e in eps) or (f"http://{self._block.blackhole}:{port}",))
+        tracing = reconcile_policies(store, cluster)
+        formats = reconcile_parameters(store)
+        ready = {
+            f"{p['metadata']['namespace']}/{p['metadata']['labels']['gateway.networking.k8s.io/gateway-name']}"
+            for p in pods
+            if (p["metadata"].get("labels") or {}).get("gateway.networking.k8s.io/gateway-name")
+            and any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (p.get("status") or {}).get("conditions") or [])
+        }
+        configs = reconcile_gateways(store, cluster, backends, tracing, formats, ready)
+        for key, cfg in configs.items():
+            prev = self._published.get(key)
+            if prev != cfg:
+                self._published[key] = cfg
+                cluster.publish(key, cfg)
+                log_to_controller("info", "pushed configuration to proxy", gateway=key,
+                                  listeners=str(len(cfg.listeners)),
+                                  routes=str(sum(len(lst.routes) for lst in cfg.listeners)))
+        for key in list(self._published):
+            if key not in configs:
+                del self._published[key]
+                cluster.forget(key)
+        targets = sorted(
+            (p["status"]["podIP"], p["metadata"]["namespace"], p["metadata"]["name"],
+             p["metadata"]["labels"]["gateway.networking.k8s.io/gateway-name"])
+            for p in pods
+            if (p["metadata"].get("labels") or {}).get("gateway.networking.k8s.io/gateway-name")
+            and (p.get("status") or {}).get("podIP")
+        )
+        if targets != self._last_targets and self._on_targets is not None:
+            self._last_targets = targets
+            self._on_targets(targets)

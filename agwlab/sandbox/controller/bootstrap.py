@@ -1,0 +1,103 @@
+"""What a fresh sandbox already has: a cluster with agentgateway installed.
+
+Created once (as ``helm install`` would) and never overwritten, so a learner's changes
+— scaling the Anthropic stand-in to zero, say — stick.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .backends import CONTROLLER
+
+__all__ = ["SYSTEM_OBJECTS", "bootstrap", "CRD_VERSIONS"]
+
+AGW_VERSION = "v1.4.1"
+GATEWAY_API_VERSION = "v1.6.1"
+CRD_VERSIONS = {"gateway.networking.k8s.io": GATEWAY_API_VERSION, "agentgateway.dev": AGW_VERSION}
+
+_HELM = {"app.kubernetes.io/managed-by": "Helm"}
+
+
+def _app(name: str, ns: str, image: str, ports: list[tuple[str, int, int]], *, labels: dict[str, str] | None = None,
+         args: list[str] | None = None, app_protocols: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """A Deployment and a ClusterIP Service for one system component."""
+    sel = {"app.kubernetes.io/name": name}
+    lbls = {**sel, **(labels or {})}
+    container: dict[str, Any] = {
+        "name": name,
+        "image": image,
+        "ports": [{"name": pname, "containerPort": target, "protocol": "TCP"} for pname, _, target in ports],
+    }
+    if args:
+        container["args"] = args
+    svc_ports = []
+    for pname, port, target in ports:
+        p: dict[str, Any] = {"name": pname, "port": port, "targetPort": target, "protocol": "TCP"}
+        if app_protocols and pname in app_protocols:
+            p["appProtocol"] = app_protocols[pname]
+        svc_ports.append(p)
+    return [
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": name, "namespace": ns, "labels": lbls},
+         "spec": {"replicas": 1, "selector": {"matchLabels": sel},
+                  "template": {"metadata": {"labels": lbls}, "spec": {"containers": [container]}}}},
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": name, "namespace": ns, "labels": lbls},
+         "spec": {"selector": sel, "ports": svc_ports}},
+    ]
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+SYSTEM_OBJECTS: list[dict[str, Any]] = [
+    _namespace("agentgateway-system"),
+    _namespace("telemetry"),
+    _namespace("agwlab-system"),
+    {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+     "metadata": {"name": "agentgateway", "labels": _HELM},
+     "spec": {"controllerName": CONTROLLER, "description": "agentgateway (open source)"}},
+    {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+     "metadata": {"name": "enterprise-agentgateway", "labels": _HELM},
+     "spec": {"controllerName": "solo.io/enterprise-agentgateway",
+              "description": "Solo Enterprise for agentgateway (imitated by the sandbox)"}},
+    *_app("agentgateway", "agentgateway-system", f"cr.agentgateway.dev/controller:{AGW_VERSION}",
+          [("agw-grpc", 9978, 9978), ("health", 9093, 9093), ("metrics", 9092, 9092)],
+          labels={"app.kubernetes.io/instance": "agentgateway", **_HELM,
+                  "app.kubernetes.io/version": AGW_VERSION}),
+    *_app("opentelemetry-collector-traces", "telemetry", "otel/opentelemetry-collector-contrib:0.127.0",
+          [("otlp", 4317, 4317), ("otlp-http", 4318, 4318)],
+          labels={"app.kubernetes.io/instance": "opentelemetry-collector-traces", **_HELM},
+          args=["--config=/conf/relay.yaml"], app_protocols={"otlp": "grpc"}),
+    *_app("anthropic-standin", "agwlab-system", "agwlab.local/anthropic-standin:0.1.0",
+          [("https", 443, 8443)]),
+    *_app("lab-website", "agwlab-system", "agwlab.local/lab-website:0.1.0", [("http", 80, 8080)]),
+]
+
+
+def settings_configmap() -> dict[str, Any]:
+    upstream = os.environ.get("AGWLAB_ANTHROPIC_UPSTREAM", "standin")
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "sandbox-settings", "namespace": "agwlab-system"},
+            "data": {"anthropic.upstream": upstream if upstream in ("standin", "api.anthropic.com") else "standin"}}
+
+
+def bootstrap(store: Any, kinds_by: Any) -> int:
+    """Create whatever of the system objects is missing. Returns how many were created."""
+    created = 0
+    for obj in [*SYSTEM_OBJECTS, settings_configmap()]:
+        info = kinds_by(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        if store.get(info.group, info.plural, meta.get("namespace"), meta["name"]) is None:
+            store.create(_deepcopy(obj), field_manager="helm")
+            created += 1
+    return created
+
+
+def _deepcopy(obj: dict[str, Any]) -> dict[str, Any]:
+    import copy
+
+    return copy.deepcopy(obj)

@@ -1,0 +1,384 @@
+"""GatewayClass, Gateway and HTTPRoute: the proxy's objects, their status, and the
+``GatewayConfig`` each proxy serves (agentgateway's controller, in miniature)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..cluster import Cluster
+from ..proxy import config as pc
+from .backends import CONTROLLER, TranslationError
+from .common import condition, ensure_object, labels_match, owner_ref, write_status
+from .services import lb_address
+
+__all__ = ["MANAGED_CLASSES", "PROXY_IMAGE", "reconcile_gateways"]
+
+PROXY_IMAGE = "cr.agentgateway.dev/agentgateway:v1.4.1"
+RESERVED_PORTS = {15000, 15020, 15021}
+# GatewayClass name -> controllerName the sandbox's controller answers for
+MANAGED_CLASSES = {
+    "agentgateway": CONTROLLER,
+    "enterprise-agentgateway": "solo.io/enterprise-agentgateway",
+}
+GW_GROUP = "gateway.networking.k8s.io"
+
+
+@dataclass
+class _GatewayView:
+    obj: dict[str, Any]
+    class_name: str
+    attached: dict[str, list[tuple[dict[str, Any], str]]] = field(default_factory=dict)  # listener -> routes
+
+    @property
+    def key(self) -> str:
+        return f"{self.obj['metadata']['namespace']}/{self.obj['metadata']['name']}"
+
+
+def _managed_classes(store: Any) -> dict[str, str]:
+    out = {}
+    for gc in store.list(GW_GROUP, "gatewayclasses"):
+        name = gc["metadata"]["name"]
+        ctrl = (gc.get("spec") or {}).get("controllerName", "")
+        if ctrl in MANAGED_CLASSES.values():
+            out[name] = ctrl
+            gen = gc["metadata"].get("generation", 1)
+            old = (gc.get("status") or {}).get("conditions")
+            write_status(store, gc, {"conditions": [
+                condition(old, "Accepted", True, "Accepted", "", generation=gen),
+                condition(old, "SupportedVersion", True, "SupportedVersion", "", generation=gen),
+            ]})
+    return out
+
+
+def _proxy_objects(gw: dict[str, Any], class_name: str) -> list[tuple[str, str, dict[str, Any]]]:
+    meta = gw["metadata"]
+    ns, name = meta["namespace"], meta["name"]
+    labels = {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": name,
+        "gateway.networking.k8s.io/gateway-name": name,
+        "gateway.networking.k8s.io/gateway-class-name": class_name,
+        "app.kubernetes.io/managed-by": "agentgateway",
+    }
+    selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
+    ports = sorted({int(lst["port"]) for lst in (gw.get("spec") or {}).get("listeners") or []
+                    if int(lst["port"]) not in RESERVED_PORTS})
+    owner = [owner_ref(gw)]
+    deploy = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": owner},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "15020",
+                                    "prometheus.io/path": "/metrics"},
+                },
+                "spec": {
+                    "serviceAccountName": name,
+                    "containers": [{
+                        "name": "agentgateway",
+                        "image": PROXY_IMAGE,
+                        "args": ["-f", "/config/config.yaml"],
+                        "ports": [{"containerPort": 15020, "name": "metrics", "protocol": "TCP"}]
+                        + [{"containerPort": p, "name": f"listener-{p}", "protocol": "TCP"} for p in ports],
+                        "env": [{"name": "GATEWAY", "value": f"{ns}/{name}"},
+                                {"name": "XDS_ADDRESS", "value": "agentgateway.agentgateway-system.svc:9978"}],
+                        "readinessProbe": {"httpGet": {"path": "/healthz/ready", "port": 15021},
+                                           "periodSeconds": 10},
+                    }],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": owner},
+        "spec": {
+            "type": "LoadBalancer",
+            "selector": selector,
+            "ports": [{"name": f"listener-{p}", "port": p, "targetPort": p, "protocol": "TCP"} for p in ports]
+            or [{"name": "placeholder", "port": 65535, "targetPort": 65535, "protocol": "TCP"}],
+        },
+    }
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": owner},
+        "data": {"config.yaml": (
+            "config:\n"
+            "  xds:\n"
+            "    address: agentgateway.agentgateway-system.svc:9978\n"
+            f"    gateway: {ns}/{name}\n"
+            "  adminAddr: localhost:15000\n"
+            "  statsAddr: 0.0.0.0:15020\n"
+            "  readinessAddr: 0.0.0.0:15021\n"
+        )},
+    }
+    return [("apps", "deployments", deploy), ("", "services", service), ("", "configmaps", configmap)]
+
+
+def _listener_allows(gw: dict[str, Any], listener: dict[str, Any], route_ns: str, store: Any) -> bool:
+    allowed = listener.get("allowedRoutes") or {}
+    kinds = allowed.get("kinds")
+    if kinds and not any(k.get("kind") == "HTTPRoute" for k in kinds):
+        return False
+    frm = ((allowed.get("namespaces") or {}).get("from")) or "Same"
+    if frm == "All":
+        return True
+    if frm == "Same":
+        return route_ns == gw["metadata"]["namespace"]
+    if frm == "Selector":
+        nsobj = store.get("", "namespaces", None, route_ns)
+        return labels_match((allowed.get("namespaces") or {}).get("selector") or {},
+                            ((nsobj or {}).get("metadata") or {}).get("labels"))
+    return False
+
+
+def _hostnames_intersect(listener: dict[str, Any], route_hosts: list[str]) -> bool:
+    lh = listener.get("hostname")
+    if not lh or not route_hosts:
+        return True
+    for rh in route_hosts:
+        if rh == lh:
+            return True
+        if lh.startswith("*.") and rh.endswith(lh[1:]):
+            return True
+        if rh.startswith("*.") and lh.endswith(rh[1:]):
+            return True
+    return False
+
+
+def _resolve_refs(route: dict[str, Any], backends: dict[str, Any], store: Any) -> tuple[bool, str, str]:
+    """ResolvedRefs for a route: (ok, reason, message)."""
+    rns = route["metadata"]["namespace"]
+    for rule in (route.get("spec") or {}).get("rules") or []:
+        for ref in rule.get("backendRefs") or []:
+            group, kind = ref.get("group", ""), ref.get("kind", "Service")
+            ns = ref.get("namespace", rns)
+            if ns != rns:
+                return False, "RefNotPermitted", f"backendRef {ref.get('name')} in namespace {ns} is not permitted: no ReferenceGrant allows it"
+            if (group, kind) == ("agentgateway.dev", "AgentgatewayBackend"):
+                if f"{ns}/{ref.get('name')}" not in backends:
+                    return False, "BackendNotFound", f"backend({ns}/{ref.get('name')}) not found"
+            elif (group, kind) == ("", "Service"):
+                if store.get("", "services", ns, ref.get("name", "")) is None:
+                    return False, "BackendNotFound", f"backend({ref.get('name')}.{ns}.svc.cluster.local) not found"
+            else:
+                return False, "InvalidKind", f"unsupported backendRef kind {group}/{kind}"
+    return True, "ResolvedRefs", ""
+
+
+def _parent_key(ref: dict[str, Any]) -> tuple[Any, ...]:
+    return (ref.get("group", GW_GROUP), ref.get("kind", "Gateway"), ref.get("namespace"), ref.get("name"),
+            ref.get("sectionName"), ref.get("port"))
+
+
+def reconcile_gateways(
+    store: Any, cluster: Cluster, backends: dict[str, Any], tracing: dict[str, pc.TracingConfig],
+    log_formats: dict[str, str], ready_gateways: set[str],
+) -> dict[str, pc.GatewayConfig]:
+    """Reconcile every Gateway and HTTPRoute; return the config for each managed Gateway."""
+    classes = _managed_classes(store)
+    views: dict[str, _GatewayView] = {}
+    for gw in store.list(GW_GROUP, "gateways"):
+        cls = (gw.get("spec") or {}).get("gatewayClassName", "")
+        if cls not in classes:
+            continue
+        for group, plural, obj in _proxy_objects(gw, cls):
+            ensure_object(store, obj, group=group, plural=plural)
+        v = _GatewayView(gw, cls)
+        for lst in (gw.get("spec") or {}).get("listeners") or []:
+            v.attached[lst["name"]] = []
+        views[v.key] = v
+
+    # routes: attach and write parent status
+    for route in store.list(GW_GROUP, "httproutes"):
+        rmeta = route["metadata"]
+        rns = rmeta["namespace"]
+        spec = route.get("spec") or {}
+        old_parents = (route.get("status") or {}).get("parents") or []
+        resolved = _resolve_refs(route, backends, store)
+        parents = [p for p in old_parents if p.get("controllerName") not in MANAGED_CLASSES.values()]
+        gen = rmeta.get("generation", 1)
+        for ref in spec.get("parentRefs") or []:
+            if ref.get("group", GW_GROUP) != GW_GROUP or ref.get("kind", "Gateway") != "Gateway":
+                continue
+            gns = ref.get("namespace", rns)
+            gkey = f"{gns}/{ref.get('name')}"
+            view = views.get(gkey)
+            gw_obj = store.get(GW_GROUP, "gateways", gns, ref.get("name", ""))
+            if gw_obj is not None and view is None:
+                continue  # another controller's Gateway: not ours to speak for
+            prev = next((p for p in old_parents if _parent_key(p.get("parentRef") or {}) == _parent_key(ref)), {})
+            old_conds = prev.get("conditions")
+            out_ref = {"group": GW_GROUP, "kind": "Gateway", "name": ref.get("name")}
+            if "namespace" in ref:
+                out_ref["namespace"] = gns
+            for k in ("sectionName", "port"):
+                if k in ref:
+                    out_ref[k] = ref[k]
+            if view is None:
+                accepted = condition(old_conds, "Accepted", False, "NoMatchingParent",
+                                     f"gateway {gkey} not found", generation=gen)
+                ctrl = CONTROLLER
+            else:
+                ctrl = MANAGED_CLASSES[view.class_name]
+                listeners = [lst for lst in (view.obj.get("spec") or {}).get("listeners") or []
+                             if ("sectionName" not in ref or lst["name"] == ref["sectionName"])
+                             and ("port" not in ref or int(lst["port"]) == int(ref["port"]))]
+                allowed = [lst for lst in listeners if _listener_allows(view.obj, lst, rns, store)]
+                hosts_ok = [lst for lst in allowed if _hostnames_intersect(lst, spec.get("hostnames") or [])]
+                if not listeners:
+                    accepted = condition(old_conds, "Accepted", False, "NoMatchingParent",
+                                         "no listener matches the parentRef's sectionName/port", generation=gen)
+                elif not allowed:
+                    accepted = condition(old_conds, "Accepted", False, "NotAllowedByListeners",
+                                         f"the listeners of gateway {gkey} do not allow routes from namespace {rns}",
+                                         generation=gen)
+                elif not hosts_ok:
+                    accepted = condition(old_conds, "Accepted", False, "NoMatchingListenerHostname",
+                                         "no listener hostname matches the route's hostnames", generation=gen)
+                else:
+                    accepted = condition(old_conds, "Accepted", True, "Accepted", "", generation=gen)
+                    for lst in hosts_ok:
+                        view.attached[lst["name"]].append((route, ref.get("sectionName") or ""))
+            refs_cond = condition(old_conds, "ResolvedRefs", resolved[0], resolved[1], resolved[2], generation=gen)
+            parents.append({"parentRef": out_ref, "controllerName": ctrl, "conditions": [accepted, refs_cond]})
+        write_status(store, route, {"parents": parents})
+
+    configs: dict[str, pc.GatewayConfig] = {}
+    for key, view in views.items():
+        gw = view.obj
+        meta = gw["metadata"]
+        gen = meta.get("generation", 1)
+        address = lb_address(store, meta["namespace"], meta["name"])
+        listeners_cfg = []
+        listener_status = []
+        old = gw.get("status") or {}
+        old_ls = {ls.get("name"): ls for ls in old.get("listeners") or []}
+        for lst in (gw.get("spec") or {}).get("listeners") or []:
+            lname, port = lst["name"], int(lst["port"])
+            routes = view.attached.get(lname, [])
+            oc = (old_ls.get(lname) or {}).get("conditions")
+            if port in RESERVED_PORTS:
+                conds = [condition(oc, "Accepted", False, "PortUnavailable",
+                                   f"port {port} is reserved by agentgateway", generation=gen),
+                         condition(oc, "Programmed", False, "Invalid", "", generation=gen)]
+            elif lst.get("protocol", "HTTP") not in ("HTTP",):
+                conds = [condition(oc, "Accepted", False, "UnsupportedProtocol",
+                                   f"the sandbox serves HTTP listeners only, not {lst.get('protocol')}",
+                                   generation=gen),
+                         condition(oc, "Programmed", False, "Invalid", "", generation=gen)]
+            else:
+                conds = [condition(oc, "Accepted", True, "Accepted", "", generation=gen),
+                         condition(oc, "Programmed", key in ready_gateways,
+                                   "Programmed" if key in ready_gateways else "Pending", "", generation=gen)]
+                listeners_cfg.append(pc.Listener(
+                    name=lname, port=port, protocol="HTTP", hostname=lst.get("hostname"),
+                    routes=tuple(_translate_route(r, backends) for r, _ in routes)))
+            conds += [condition(oc, "Conflicted", False, "NoConflicts", "", generation=gen),
+                      condition(oc, "ResolvedRefs", True, "ResolvedRefs", "", generation=gen)]
+            listener_status.append({
+                "name": lname,
+                "supportedKinds": [{"group": GW_GROUP, "kind": "HTTPRoute"}, {"group": GW_GROUP, "kind": "GRPCRoute"}],
+                "attachedRoutes": len(routes),
+                "conditions": conds,
+            })
+        programmed = key in ready_gateways and address is not None
+        status: dict[str, Any] = {
+            "conditions": [
+                condition(old.get("conditions"), "Accepted", True, "Accepted", "", generation=gen),
+                condition(old.get("conditions"), "Programmed", programmed,
+                          "Programmed" if programmed else ("Pending" if address else "AddressNotAssigned"),
+                          "" if programmed else "waiting for the agentgateway proxy to be ready", generation=gen),
+            ],
+            "listeners": listener_status,
+        }
+        if address:
+            status["addresses"] = [{"type": "IPAddress", "value": address}]
+        write_status(store, gw, status)
+        if address:
+            configs[key] = pc.GatewayConfig(
+                namespace=meta["namespace"], name=meta["name"], class_name=view.class_name, address=address,
+                listeners=tuple(listeners_cfg), tracing=tracing.get(key), log_format=log_formats.get(key, "text"),  # type: ignore[arg-type]
+            )
+    return configs
+
+
+def _translate_route(route: dict[str, Any], backends: dict[str, Any]) -> pc.Route:
+    meta, spec = route["metadata"], route.get("spec") or {}
+    rules = []
+    for rule in spec.get("rules") or []:
+        matches = []
+        for m in rule.get("matches") or [{}]:
+            path = m.get("path") or {}
+            matches.append(pc.RouteMatch(
+                path=pc.PathMatch(path.get("type", "PathPrefix"), path.get("value", "/")),
+                headers=tuple(pc.HeaderMatch(h["name"], h.get("value", ""), h.get("type", "Exact"))
+                              for h in m.get("headers") or []),
+                query_params=tuple(pc.QueryMatch(q["name"], q.get("value", ""), q.get("type", "Exact"))
+                                   for q in m.get("queryParams") or []),
+                method=m.get("method"),
+            ))
+        rewrite = req_h = resp_h = None
+        for f in rule.get("filters") or []:
+            if f.get("type") == "URLRewrite":
+                u = f.get("urlRewrite") or {}
+                p = u.get("path") or {}
+                rewrite = pc.URLRewrite(hostname=u.get("hostname"), path_type=p.get("type"),
+                                        path_value=p.get("replaceFullPath") if p.get("type") == "ReplaceFullPath"
+                                        else p.get("replacePrefixMatch"))
+            elif f.get("type") in ("RequestHeaderModifier", "ResponseHeaderModifier"):
+                body = f.get("requestHeaderModifier" if f["type"] == "RequestHeaderModifier"
+                             else "responseHeaderModifier") or {}
+                mod = pc.HeaderModifier(
+                    set=tuple((h["name"], h["value"]) for h in body.get("set") or []),
+                    add=tuple((h["name"], h["value"]) for h in body.get("add") or []),
+                    remove=tuple(body.get("remove") or []))
+                if f["type"] == "RequestHeaderModifier":
+                    req_h = mod
+                else:
+                    resp_h = mod
+        refs = []
+        for ref in rule.get("backendRefs") or []:
+            ns = ref.get("namespace", meta["namespace"])
+            weight = int(ref.get("weight", 1))
+            if (ref.get("group", ""), ref.get("kind", "Service")) == ("agentgateway.dev", "AgentgatewayBackend"):
+                b = backends.get(f"{ns}/{ref.get('name')}")
+                if b is None or ns != meta["namespace"]:
+                    refs.append(pc.BackendRef(None, weight, "backend does not exist"))
+                elif isinstance(b, TranslationError):
+                    refs.append(pc.BackendRef(None, weight, "no valid backends"))
+                else:
+                    refs.append(pc.BackendRef(b, weight))
+            elif (ref.get("group", ""), ref.get("kind", "Service")) == ("", "Service"):
+                b = backends.get(f"svc:{ns}/{ref.get('name')}:{ref.get('port', 80)}")
+                refs.append(pc.BackendRef(b, weight) if b else pc.BackendRef(None, weight, "backend does not exist"))
+            else:
+                refs.append(pc.BackendRef(None, weight, "backend does not exist"))
+        timeout = None
+        req_timeout = (rule.get("timeouts") or {}).get("request")
+        if isinstance(req_timeout, str) and req_timeout:
+            timeout = _duration(req_timeout)
+        rules.append(pc.Rule(name=rule.get("name"), matches=tuple(matches), backends=tuple(refs),
+                             url_rewrite=rewrite, request_headers=req_h, response_headers=resp_h,
+                             timeout_seconds=timeout))
+    return pc.Route(namespace=meta["namespace"], name=meta["name"], hostnames=tuple(spec.get("hostnames") or []),
+                    rules=tuple(rules), creation_timestamp=meta.get("creationTimestamp", ""))
+
+
+def _duration(text: str) -> float | None:
+    """Gateway API duration (``10s``, ``1m30s``, ``500ms``) in seconds."""
+    import re
+
+    total, matched = 0.0, False
+    for value, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text):
+        matched = True
+        total += float(value) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
+    return total if matched and total > 0 else None

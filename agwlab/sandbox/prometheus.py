@@ -1,0 +1,130 @@
+"""The real Prometheus (Debian's ``prometheus`` package), configured and supervised.
+
+It scrapes every agentgateway proxy Pod on ``<podIP>:15020/metrics`` every second,
+with the labels a PodMonitor from agentgateway's Helm chart would give the series
+(``job="agentgateway-system/agentgateway-proxy"``, ``namespace``, ``pod``, ``container``,
+``endpoint``). Targets come from a ``file_sd`` file the controller rewrites.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import httpx
+
+from .paths import SandboxPaths
+
+__all__ = ["PROMETHEUS_HINT", "PrometheusServer", "find_prometheus"]
+
+PROMETHEUS_HINT = "install Debian's prometheus package: sudo apt-get install -y prometheus"
+JOB = "agentgateway-system/agentgateway-proxy"
+
+_CONFIG = """\
+# Written by the agwlab sandbox. Scrapes agentgateway proxies like a PodMonitor would.
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: {job}
+    metrics_path: /metrics
+    honor_labels: false
+    file_sd_configs:
+      - files: ["{targets}"]
+        refresh_interval: 1s
+"""
+
+
+def find_prometheus() -> str | None:
+    """The prometheus binary: ``$AGWLAB_PROMETHEUS``, then PATH, then /usr/bin."""
+    for candidate in (os.environ.get("AGWLAB_PROMETHEUS"), shutil.which("prometheus"), "/usr/bin/prometheus"):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _set_pdeathsig() -> None:
+    """Make the child die with the sandbox, even when the sandbox is SIGKILLed."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class PrometheusServer:
+    def __init__(self, paths: SandboxPaths, address: str, port: int = 9090) -> None:
+        self._dir = paths.prometheus
+        self._address = address
+        self._port = port
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.binary = find_prometheus()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._address}:{self._port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def targets_file(self) -> Path:
+        return self._dir / "targets.json"
+
+    def write_targets(self, targets: list[tuple[str, str, str, str]]) -> None:
+        """``[(pod ip, namespace, pod, gateway)]`` -> file_sd JSON."""
+        groups = [
+            {"targets": [f"{ip}:15020"],
+             "labels": {"namespace": ns, "pod": pod, "container": "agentgateway", "endpoint": "metrics",
+                        "gateway": gw}}
+            for ip, ns, pod, gw in targets
+        ]
+        tmp = self.targets_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(groups, indent=1), encoding="utf-8")
+        os.replace(tmp, self.targets_file)
+
+    async def start(self) -> None:
+        if self.binary is None:
+            return
+        self._dir.mkdir(parents=True, exist_ok=True)
+        if not self.targets_file.exists():
+            self.write_targets([])
+        config = self._dir / "prometheus.yml"
+        config.write_text(_CONFIG.format(job=JOB, targets=self.targets_file), encoding="utf-8")
+        log = open(self._dir / "prometheus.log", "ab")
+        self._proc = subprocess.Popen(
+            [self.binary, f"--config.file={config}", f"--storage.tsdb.path={self._dir / 'data'}",
+             f"--web.listen-address={self._address}:{self._port}", "--storage.tsdb.retention.time=2d",
+             "--web.enable-lifecycle", "--log.level=warn"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_set_pdeathsig,
+        )
+        log.close()
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                if self._proc.poll() is not None:
+                    raise RuntimeError(f"prometheus exited with code {self._proc.returncode}; see {self._dir / 'prometheus.log'}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{self.url}/-/ready", timeout=0.5)).status_code == 200:
+                        return
+                await asyncio.sleep(0.02)
+        raise RuntimeError("prometheus did not become ready in 6s")
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    async def stop(self) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.terminate()
+        for _ in range(250):
+            if self._proc.poll() is not None:
+                return
+            await asyncio.sleep(0.02)
+        self._proc.kill()
