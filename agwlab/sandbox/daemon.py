@@ -24,6 +24,7 @@ import uvicorn
 import yaml
 
 from .apiserver import create_app
+from .apiserver.tls import ensure_tls
 from .cluster import Cluster
 from .controller import Controller
 from .kubelet import Kubelet
@@ -52,11 +53,12 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def write_kubeconfig(paths: SandboxPaths, server: str, token: str) -> None:
+def write_kubeconfig(paths: SandboxPaths, server: str, token: str, ca_data: str) -> None:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "agwlab-sandbox", "cluster": {"server": server}}],
+        "clusters": [{"name": "agwlab-sandbox",
+                      "cluster": {"server": server, "certificate-authority-data": ca_data}}],
         "users": [{"name": "agwlab-learner", "user": {"token": token}}],
         "contexts": [{"name": "agwlab-sandbox",
                       "context": {"cluster": "agwlab-sandbox", "user": "agwlab-learner", "namespace": "default"}}],
@@ -91,7 +93,9 @@ async def run(paths: SandboxPaths) -> None:
     block = AddressBlock(state["block"]) if state.get("block") else None
     if block is None or not port_free(block.apiserver, API_PORT):
         block = choose_block(paths.root.parent)
-    apiserver = f"http://{block.apiserver}:{API_PORT}"
+    apiserver = f"https://{block.apiserver}:{API_PORT}"
+    # client-go sends a kubeconfig's bearer token over HTTPS only
+    tls = ensure_tls(paths.root / "pki", [block.apiserver])
 
     store = Store(paths.store)
     cluster = Cluster(paths)
@@ -101,7 +105,8 @@ async def run(paths: SandboxPaths) -> None:
 
     app = create_app(store, token=token, paths=paths, version=KUBE_VERSION)
     server = _QuietServer(uvicorn.Config(app, host=block.apiserver, port=API_PORT, log_level="warning",
-                                         lifespan="off", access_log=False, timeout_graceful_shutdown=1))
+                                         lifespan="off", access_log=False, timeout_graceful_shutdown=1,
+                                         ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key)))
     serve_task = asyncio.create_task(server.serve())
     prom_task = asyncio.create_task(prometheus.start())
     while not server.started:
@@ -109,7 +114,7 @@ async def run(paths: SandboxPaths) -> None:
             serve_task.result()
             raise RuntimeError("the API server stopped during start-up")
         await asyncio.sleep(0.005)
-    write_kubeconfig(paths, apiserver, token)
+    write_kubeconfig(paths, apiserver, token, tls.ca_data())
     controller.start()
 
     state = {
@@ -118,6 +123,7 @@ async def run(paths: SandboxPaths) -> None:
         "block_cidr": f"127.{block.n}.0.0/16",
         "apiserver": apiserver,
         "token": token,
+        "ca_file": str(tls.ca_cert),
         "prometheus_url": prometheus.url if prometheus.binary else None,
         "prometheus_hint": None if prometheus.binary else PROMETHEUS_HINT,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -173,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore", "mcp", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     asyncio.run(run(SandboxPaths(args.root.resolve())))
     return 0
 

@@ -181,9 +181,9 @@ class Kubelet:
         while not run.stopping:
             run.waiting = ("ContainerCreating", "")
             self._report(run)
-            workload = known.create()
-            run.workload = workload
             try:
+                workload = known.create()
+                run.workload = workload
                 await asyncio.wait_for(workload.start(self._context(run, pod)), START_TIMEOUT)
             except asyncio.CancelledError:
                 raise

@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -82,9 +83,11 @@ def _ready(state: dict[str, Any], timeout: float = 1.0) -> bool:
     url = state.get("apiserver")
     if not url or not state.get("ready") or not _pid_alive(state.get("pid")):
         return False
+    ca = state.get("ca_file")
+    verify: Any = ssl.create_default_context(cafile=ca) if ca and os.path.exists(ca) else True
     try:
-        return httpx.get(f"{url}/readyz", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
+        return httpx.get(f"{url}/readyz", timeout=timeout, verify=verify).status_code == 200
+    except (httpx.HTTPError, OSError):
         return False
 
 

@@ -19,6 +19,7 @@ from ..network import AddressBlock
 from ..proxy.config import ServiceBackend
 from .backends import reconcile_backends
 from .bootstrap import bootstrap
+from .common import AdmittingStore
 from .gateways import reconcile_gateways
 from .policies import reconcile_parameters, reconcile_policies
 from .pod import log_to_controller
@@ -44,7 +45,7 @@ class Controller:
 
     def __init__(self, store: Any, cluster: Cluster, kubelet: Kubelet, block: AddressBlock,
                  on_targets: Any = None) -> None:
-        self._store = store
+        self._store = AdmittingStore(store)
         self._cluster = cluster
         self._kubelet = kubelet
         self._block = block

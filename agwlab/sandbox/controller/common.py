@@ -161,3 +161,27 @@ def _merge_defaults(current: Any, desired: Any) -> Any:
     if isinstance(desired, list) and isinstance(current, list) and len(current) == len(desired):
         return [_merge_defaults(c, d) for c, d in zip(current, desired, strict=True)]
     return copy.deepcopy(desired)
+
+
+class AdmittingStore:
+    """The store as controllers see it: objects they create or update are defaulted and
+    validated like anything sent to the API server (so a Service gets its clusterIP and a
+    Pod its defaults), status writes go straight through."""
+
+    def __init__(self, store: Any) -> None:
+        from ..apiserver.validation import admit
+
+        self._store = store
+        self._admit = admit
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def create(self, obj: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        self._admit(obj)
+        return self._store.create(obj, **kw)
+
+    def update(self, obj: dict[str, Any], *, subresource: str | None = None, **kw: Any) -> dict[str, Any]:
+        if subresource is None:
+            self._admit(obj)
+        return self._store.update(obj, subresource=subresource, **kw)

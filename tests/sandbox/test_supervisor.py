@@ -1,0 +1,122 @@
+"""The sandbox's life cycle through its CLI: up, status, kubeconfig, down, kill, two homes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from kubernetes import client, config
+
+from agwlab.sandbox import ensure_running, status, stop
+from agwlab.sandbox.supervisor import read_state
+from agwlab.sandbox.paths import SandboxPaths
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AGWLAB_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "agwlab", "sandbox", *args], capture_output=True, text=True,
+                          env=env, timeout=90)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    h = tmp_path / "home"
+    yield h
+    stop(h)
+
+
+def _core(kubeconfig: Path) -> client.CoreV1Api:
+    return client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+
+
+def test_up_status_kubeconfig_down(home: Path) -> None:
+    up = cli(home, "up")
+    assert up.returncode == 0, up.stderr
+    assert "API server" in up.stdout and "127." in up.stdout
+    st = json.loads(cli(home, "status", "--json").stdout)
+    assert st["running"] is True
+    assert st["apiserver"].startswith("http://127.")
+    assert Path(st["kubeconfig"]).is_file()
+    kc = cli(home, "kubeconfig").stdout.strip().splitlines()[-1]
+    assert kc == st["kubeconfig"]
+    # the kubeconfig works with the official client
+    names = {n.metadata.name for n in _core(Path(kc)).list_namespace().items}
+    assert {"default", "agentgateway-system", "telemetry"} <= names
+    pid = st["pid"]
+    again = cli(home, "up")
+    assert again.returncode == 0
+    assert json.loads(cli(home, "status", "--json").stdout)["pid"] == pid, "up is idempotent"
+    down = cli(home, "down")
+    assert down.returncode == 0 and "stopped" in down.stdout
+    st = json.loads(cli(home, "status", "--json").stdout)
+    assert st["running"] is False
+    assert cli(home, "status").returncode == 3
+
+
+def test_requires_the_bearer_token(home: Path) -> None:
+    info = ensure_running(home)
+    r = httpx.get(f"{info.apiserver}/api/v1/namespaces", timeout=5)
+    assert r.status_code == 401
+    assert r.json()["kind"] == "Status" and r.json()["reason"] == "Unauthorized"
+    r = httpx.get(f"{info.apiserver}/api/v1/namespaces", headers={"Authorization": "Bearer wrong"}, timeout=5)
+    assert r.status_code == 401
+
+
+def test_binds_loopback_only(home: Path) -> None:
+    info = ensure_running(home)
+    state = read_state(SandboxPaths.for_home(home))
+    out = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout
+    mine = [line for line in out.splitlines() if f"pid={state['pid']}," in line]
+    assert mine, out
+    for line in mine:
+        local = line.split()[3]
+        assert local.startswith("127."), line
+
+
+def test_objects_survive_down_up_and_a_killed_process(home: Path) -> None:
+    info = ensure_running(home)
+    core = _core(info.kubeconfig)
+    core.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="keep-me"),
+                                                                     data={"a": "1"}))
+    stop(home)
+    info = ensure_running(home)
+    assert _core(info.kubeconfig).read_namespaced_config_map("keep-me", "default").data == {"a": "1"}
+    _core(info.kubeconfig).create_namespaced_config_map(
+        "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="after-kill"), data={"b": "2"}))
+    os.kill(info.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while status(home).running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not status(home).running
+    info = ensure_running(home)
+    core = _core(info.kubeconfig)
+    assert core.read_namespaced_config_map("after-kill", "default").data == {"b": "2"}
+    assert core.read_namespaced_config_map("keep-me", "default").data == {"a": "1"}
+
+
+def test_two_homes_are_two_sandboxes(home: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    try:
+        a = ensure_running(home)
+        b = ensure_running(other)
+        assert a.apiserver != b.apiserver
+        _core(a.kubeconfig).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="only-in-a")))
+        names_b = {n.metadata.name for n in _core(b.kubeconfig).list_namespace().items}
+        assert "only-in-a" not in names_b
+    finally:
+        stop(other)
+
+
+def test_logs_shows_the_daemon_log(home: Path) -> None:
+    ensure_running(home)
+    out = cli(home, "logs")
+    assert out.returncode == 0
+    assert "sandbox ready" in out.stdout
