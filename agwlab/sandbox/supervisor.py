@@ -44,6 +44,7 @@ class SandboxInfo:
     pid: int | None = None
     block: str | None = None
     daemon_log: Path | None = None
+    ca_file: Path | None = None
 
     def as_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -101,6 +102,7 @@ def _info(paths: SandboxPaths, state: dict[str, Any], running: bool) -> SandboxI
         pid=state.get("pid") if running else None,
         block=state.get("block_cidr"),
         daemon_log=paths.daemon_log,
+        ca_file=Path(state["ca_file"]) if state.get("ca_file") else None,
     )
 
 

@@ -17,43 +17,7 @@ import openai
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-DATA = Path(__file__).resolve().parents[1] / "data"
-KEY = "sk-ant-api03-" + "T" * 86 + "AA"
-SEED_MODEL = "claude-sonnet-4-5-20250929"
-NS = "agentgateway-system"
-
-
-def poll(fn: Any, *, timeout: float = 20, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except Exception as e:  # keep polling; report the last thing seen
-            last = e
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last saw: {last!r}")
-
-
-@pytest.fixture(scope="module")
-def gateway(kubectl) -> str:  # type: ignore[no-untyped-def]
-    manifest = (DATA / "seed_llm.yaml").read_text(encoding="utf-8").replace("${ANTHROPIC_API_KEY}", KEY)
-    out = kubectl("apply", "-f", "-", input=manifest)
-    assert "gateway.gateway.networking.k8s.io/agentgateway-route created" in out or "configured" in out or "unchanged" in out
-    again = kubectl("apply", "-f", "-", input=manifest).splitlines()
-    # applying twice changes nothing; kubectl still says "configured" where the server defaulted
-    # fields inside a list (HTTPRoute) or folded stringData (Secret), as a real cluster does
-    assert len(again) == 4 and all(l.endswith((" unchanged", " configured")) for l in again), again
-    kubectl("wait", "--for=condition=Programmed", "gateway/agentgateway-route", "-n", NS, "--timeout=30s")
-    addr = kubectl("get", "gateway", "agentgateway-route", "-n", NS, "-o", "jsonpath={.status.addresses[0].value}")
-    assert re.fullmatch(r"127\.\d+\.255\.\d+", addr), addr
-    base = f"http://{addr}:8080"
-    # Accepted is the control plane's word; wait for the data plane to serve the route too
-    poll(lambda: httpx.post(f"{base}/anthropic", json={"messages": [{"role": "user", "content": "hi"}]},
-                            timeout=5).status_code == 200, what="the proxy to serve /anthropic")
-    return base
+from labtest import NS, SEED_MODEL, poll
 
 
 def test_seed_gateway_is_programmed_with_an_address(kubectl, gateway: str) -> None:  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -43,7 +44,7 @@ def test_up_status_kubeconfig_down(home: Path) -> None:
     assert "API server" in up.stdout and "127." in up.stdout
     st = json.loads(cli(home, "status", "--json").stdout)
     assert st["running"] is True
-    assert st["apiserver"].startswith("http://127.")
+    assert st["apiserver"].startswith("https://127.")
     assert Path(st["kubeconfig"]).is_file()
     kc = cli(home, "kubeconfig").stdout.strip().splitlines()[-1]
     assert kc == st["kubeconfig"]
@@ -63,10 +64,12 @@ def test_up_status_kubeconfig_down(home: Path) -> None:
 
 def test_requires_the_bearer_token(home: Path) -> None:
     info = ensure_running(home)
-    r = httpx.get(f"{info.apiserver}/api/v1/namespaces", timeout=5)
+    verify = ssl.create_default_context(cafile=str(info.ca_file))
+    r = httpx.get(f"{info.apiserver}/api/v1/namespaces", timeout=5, verify=verify)
     assert r.status_code == 401
     assert r.json()["kind"] == "Status" and r.json()["reason"] == "Unauthorized"
-    r = httpx.get(f"{info.apiserver}/api/v1/namespaces", headers={"Authorization": "Bearer wrong"}, timeout=5)
+    r = httpx.get(f"{info.apiserver}/api/v1/namespaces", headers={"Authorization": "Bearer wrong"}, timeout=5,
+                  verify=verify)
     assert r.status_code == 401
 
 
@@ -77,7 +80,7 @@ def test_binds_loopback_only(home: Path) -> None:
     mine = [line for line in out.splitlines() if f"pid={state['pid']}," in line]
     assert mine, out
     for line in mine:
-        local = line.split()[3]
+        local = line.split()[3].removeprefix("[::ffff:")
         assert local.startswith("127."), line
 
 
