@@ -1,0 +1,144 @@
+"""Gateways and HTTPRoutes: what agentgateway's controller creates and reports."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from labtest import poll
+
+
+def _gateway(ns: str, name: str = "gw", port: int = 8080, allowed: str = "Same", cls: str = "agentgateway") -> str:
+    return f"""
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  gatewayClassName: {cls}
+  listeners:
+  - {{name: http, protocol: HTTP, port: {port}, allowedRoutes: {{namespaces: {{from: {allowed}}}}}}}
+"""
+
+
+def _conds(obj: dict) -> dict[str, str]:  # type: ignore[type-arg]
+    return {c["type"]: c["status"] for c in obj.get("conditions") or []}
+
+
+def test_a_gateway_gets_a_deployment_service_and_pod_named_after_it(kubectl, ns: str) -> None:  # type: ignore[no-untyped-def]
+    kubectl("apply", "-f", "-", input=_gateway(ns))
+    kubectl("wait", "--for=condition=Programmed", "gateway/gw", "-n", ns, "--timeout=20s")
+    deploy = json.loads(kubectl("get", "deploy", "gw", "-n", ns, "-o", "json"))
+    labels = deploy["spec"]["template"]["metadata"]["labels"]
+    assert labels["gateway.networking.k8s.io/gateway-name"] == "gw"
+    assert labels["gateway.networking.k8s.io/gateway-class-name"] == "agentgateway"
+    assert labels["app.kubernetes.io/managed-by"] == "agentgateway"
+    container = deploy["spec"]["template"]["spec"]["containers"][0]
+    assert container["name"] == "agentgateway"
+    assert {"containerPort": 15020, "name": "metrics", "protocol": "TCP"} in container["ports"]
+    assert deploy["metadata"]["ownerReferences"][0]["kind"] == "Gateway"
+    svc = json.loads(kubectl("get", "svc", "gw", "-n", ns, "-o", "json"))
+    assert svc["spec"]["type"] == "LoadBalancer"
+    assert svc["spec"]["ports"][0]["name"] == "listener-8080"
+    gw = json.loads(kubectl("get", "gateway", "gw", "-n", ns, "-o", "json"))
+    assert gw["status"]["addresses"][0]["type"] == "IPAddress"
+    assert svc["status"]["loadBalancer"]["ingress"][0]["ip"] == gw["status"]["addresses"][0]["value"]
+    listener = gw["status"]["listeners"][0]
+    assert listener["attachedRoutes"] == 0
+    assert _conds(listener)["Accepted"] == "True" and _conds(listener)["Programmed"] == "True"
+    pod = json.loads(kubectl("get", "pods", "-n", ns, "-l", "gateway.networking.k8s.io/gateway-name=gw",
+                             "-o", "json"))["items"][0]
+    # the Pod IP is where the metrics port answers
+    r = httpx.get(f"http://{pod['status']['podIP']}:15020/metrics", timeout=5)
+    assert r.status_code == 200 and "agentgateway_build_info" in r.text
+    # no route yet: the listener answers 404 route not found
+    addr = gw["status"]["addresses"][0]["value"]
+    r = poll(lambda: httpx.get(f"http://{addr}:8080/", timeout=5), what="the listener")
+    assert r.status_code == 404 and r.text.strip() == "route not found"
+
+
+def test_deleting_the_gateway_removes_its_proxy(kubectl, ns: str) -> None:  # type: ignore[no-untyped-def]
+    kubectl("apply", "-f", "-", input=_gateway(ns))
+    kubectl("wait", "--for=condition=Programmed", "gateway/gw", "-n", ns, "--timeout=20s")
+    kubectl("delete", "gateway", "gw", "-n", ns)
+    poll(lambda: kubectl("get", "deploy,svc,pods", "-n", ns, "-o", "name").strip() == "", what="the proxy to go")
+
+
+def test_a_reserved_listener_port_is_refused(kubectl, ns: str) -> None:  # type: ignore[no-untyped-def]
+    kubectl("apply", "-f", "-", input=_gateway(ns, port=15020))
+    gw = poll(lambda: (lambda g: g if (g.get("status") or {}).get("listeners") else None)(
+        json.loads(kubectl("get", "gateway", "gw", "-n", ns, "-o", "json"))), what="listener status")
+    listener = gw["status"]["listeners"][0]
+    accepted = next(c for c in listener["conditions"] if c["type"] == "Accepted")
+    assert accepted["status"] == "False" and accepted["reason"] == "PortUnavailable"
+
+
+def test_route_from_another_namespace_is_not_allowed_by_default(kubectl, ns: str) -> None:  # type: ignore[no-untyped-def]
+    kubectl("apply", "-f", "-", input=_gateway(ns, allowed="Same"))
+    other = f"{ns}-other"
+    kubectl("create", "namespace", other)
+    try:
+        kubectl("apply", "-f", "-", input=f"""
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: r, namespace: {other}}}
+spec:
+  parentRefs: [{{name: gw, namespace: {ns}}}]
+  rules: [{{backendRefs: [{{name: nowhere, port: 80}}]}}]
+""")
+        route = poll(lambda: (lambda r: r if (r.get("status") or {}).get("parents") else None)(
+            json.loads(kubectl("get", "httproute", "r", "-n", other, "-o", "json"))), what="route status")
+        conds = {c["type"]: c for c in route["status"]["parents"][0]["conditions"]}
+        assert conds["Accepted"]["status"] == "False"
+        assert conds["Accepted"]["reason"] == "NotAllowedByListeners"
+        assert conds["ResolvedRefs"]["status"] == "False"
+        assert conds["ResolvedRefs"]["reason"] == "BackendNotFound"
+        assert route["status"]["parents"][0]["controllerName"] == "agentgateway.dev/agentgateway"
+    finally:
+        kubectl("delete", "namespace", other, "--wait=false")
+
+
+def test_routes_attach_and_match_by_gateway_api_precedence(kubectl, ns: str) -> None:  # type: ignore[no-untyped-def]
+    kubectl("apply", "-f", "-", input=_gateway(ns, name="prec", port=8081) + f"""
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: key, namespace: {ns}}}
+stringData: {{Authorization: sk-ant-api03-{'k' * 90}}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {{name: claude, namespace: {ns}}}
+spec:
+  ai: {{provider: {{anthropic: {{model: claude-haiku-4-5-20251001}}}}}}
+  policies: {{auth: {{secretRef: {{name: key}}}}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: broad, namespace: {ns}}}
+spec:
+  parentRefs: [{{name: prec}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: /}}}}]
+    backendRefs: [{{name: nowhere, port: 80}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: llm, namespace: {ns}}}
+spec:
+  parentRefs: [{{name: prec}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: /llm}}}}]
+    backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: claude}}]
+""")
+    kubectl("wait", "--for=condition=Programmed", "gateway/prec", "-n", ns, "--timeout=20s")
+    gw = poll(lambda: (lambda g: g if g["status"]["listeners"][0]["attachedRoutes"] == 2 else None)(
+        json.loads(kubectl("get", "gateway", "prec", "-n", ns, "-o", "json"))), what="two attached routes")
+    addr = gw["status"]["addresses"][0]["value"]
+    body = {"messages": [{"role": "user", "content": "hello"}]}
+    r = poll(lambda: (lambda r: r if r.status_code == 200 else None)(
+        httpx.post(f"http://{addr}:8081/llm/v1/chat/completions", json=body, timeout=10)), what="the /llm route")
+    assert r.json()["model"] == "claude-haiku-4-5-20251001"
+    # the longer prefix wins; segments matter: /llmx is not /llm
+    r = httpx.post(f"http://{addr}:8081/llmx", json=body, timeout=10)
+    assert r.status_code == 500 and "backend does not exist" in r.text
