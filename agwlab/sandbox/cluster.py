@@ -96,6 +96,13 @@ class Cluster(ClusterServices):
         for cb in list(self._subscribers.get(key, [])):
             cb(config)
 
+    def republish(self) -> None:
+        """Push every current config again (a proxy retries listener ports it could not
+        bind, e.g. while the Pod it replaces still held them)."""
+        for key, config in list(self._configs.items()):
+            for cb in list(self._subscribers.get(key, [])):
+                cb(config)
+
     def current(self, key: str) -> Any:
         return self._configs.get(key)
 

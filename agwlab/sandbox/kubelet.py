@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .cluster import Cluster
+from .events import record_event
 from .images import KNOWN_IMAGES, lookup
 from .network import AddressBlock
 from .paths import SandboxPaths
@@ -175,8 +176,14 @@ class Kubelet:
                 "ImagePullBackOff",
                 f'Back-off pulling image "{run.image}": the sandbox cannot pull images; it runs these: {names}',
             )
+            self._event(pod, "Scheduled", f"Successfully assigned {run.namespace}/{run.name} to {NODE_NAME}",
+                        component="default-scheduler")
+            self._event(pod, "Failed", f'Failed to pull image "{run.image}": the sandbox runs only these images: '
+                        f"{names}", type="Warning")
             self._report(run)
             return
+        self._event(pod, "Scheduled", f"Successfully assigned {run.namespace}/{run.name} to {NODE_NAME}",
+                    component="default-scheduler")
         backoff = 0.5
         while not run.stopping:
             run.waiting = ("ContainerCreating", "")
@@ -195,6 +202,7 @@ class Kubelet:
                                        "finishedAt": now()}
                 run.restarts += 1
                 run.waiting = ("CrashLoopBackOff", f"back-off {backoff:.1f}s restarting failed container: {e}"[:500])
+                self._event(pod, "BackOff", "Back-off restarting failed container", type="Warning")
                 self._report(run)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
@@ -202,6 +210,10 @@ class Kubelet:
             run.started_at = now()
             run.waiting = None
             run.ready = True
+            container = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name", "main")
+            self._event(pod, "Pulled", f'Container image "{run.image}" already present on machine')
+            self._event(pod, "Created", f"Created container: {container}")
+            self._event(pod, "Started", f"Started container {container}")
             self._report(run)
             started = time.monotonic()
             while not run.stopping and workload.alive():
@@ -218,6 +230,7 @@ class Kubelet:
             if time.monotonic() - started > 30:
                 backoff = 0.5
             run.waiting = ("CrashLoopBackOff", f"back-off {backoff:.1f}s restarting failed container")
+            self._event(pod, "BackOff", "Back-off restarting failed container", type="Warning")
             self._report(run)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
@@ -232,6 +245,14 @@ class Kubelet:
                 await asyncio.wait_for(run.workload.stop(), 10)
         for podlog in run.logs:
             podlog.close()
+        # the stopped Pod may have held addresses a replacement is waiting for
+        self._cluster.republish()
+
+    def _event(self, pod: dict[str, Any], reason: str, message: str, *, type: str = "Normal",
+               component: str = "kubelet") -> None:
+        current = self._store.get("", "pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
+        if current is not None and current["metadata"]["uid"] == pod["metadata"]["uid"]:
+            record_event(self._store, current, reason, message, type=type, component=component)
 
     def _report(self, run: _PodRun) -> None:
         """Write the Pod's status as a kubelet would."""

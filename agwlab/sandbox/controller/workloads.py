@@ -6,6 +6,7 @@ import copy
 import secrets
 from typing import Any
 
+from ..events import record_event
 from .common import condition, labels_match, owner_ref, short_hash, write_status
 
 __all__ = ["collect_garbage", "reconcile_deployments", "reconcile_replicasets"]
@@ -55,7 +56,13 @@ def reconcile_deployments(store: Any) -> None:
                 },
                 "spec": {"replicas": replicas, "selector": selector, "template": template},
             }, field_manager="kube-controller-manager")
+            record_event(store, deploy, "ScalingReplicaSet", f"Scaled up replica set {name} from 0 to {replicas}",
+                         component="deployment-controller")
         elif (current.get("spec") or {}).get("replicas") != replicas:
+            before = (current.get("spec") or {}).get("replicas")
+            record_event(store, deploy, "ScalingReplicaSet",
+                         f"Scaled {'up' if replicas > (before or 0) else 'down'} replica set {name} "
+                         f"from {before} to {replicas}", component="deployment-controller")
             new = copy.deepcopy(current)
             new["metadata"].pop("resourceVersion", None)
             new["spec"]["replicas"] = replicas
@@ -127,13 +134,17 @@ def reconcile_replicasets(store: Any, pods: list[dict[str, Any]]) -> list[dict[s
             }
             if not pod["metadata"]["annotations"]:
                 del pod["metadata"]["annotations"]
-            store.create(pod, field_manager="kube-controller-manager")
+            created = store.create(pod, field_manager="kube-controller-manager")
+            record_event(store, rs, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}",
+                         component="replicaset-controller")
             changed = True
         if len(mine) > want:
             # newest first, not-ready first: what the ReplicaSet controller prefers to delete
             doomed = sorted(mine, key=lambda p: (_pod_ready(p), p["metadata"].get("creationTimestamp", "")),)
             for pod in doomed[: len(mine) - want]:
                 store.delete("", "pods", ns, pod["metadata"]["name"])
+                record_event(store, rs, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}",
+                             component="replicaset-controller")
                 changed = True
     if changed:
         pods = store.list("", "pods")
