@@ -1,0 +1,204 @@
+"""The three patch formats of the Kubernetes API.
+
+* JSON merge patch (RFC 7386): ``application/merge-patch+json``
+* JSON patch (RFC 6902): ``application/json-patch+json``
+* strategic merge patch: ``application/strategic-merge-patch+json`` — lists with a merge
+  key merge item by item, and the ``$patch``, ``$retainKeys``, ``$setElementOrder/…`` and
+  ``$deleteFromPrimitiveList/…`` directives kubectl sends are honoured.
+
+Example:
+    >>> merge_patch({"a": 1, "b": {"c": 2}}, {"b": {"c": None, "d": 3}})
+    {'a': 1, 'b': {'d': 3}}
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from ..store import BadRequest
+from .fieldsets import KeysFor
+
+__all__ = ["json_patch", "merge_patch", "strategic_merge_patch"]
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """Apply an RFC 7386 JSON merge patch; returns the result (inputs untouched)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def _pointer(path: str) -> list[str]:
+    if path == "":
+        return []
+    if not path.startswith("/"):
+        raise BadRequest(f"the server rejected our request due to an error in our request: invalid JSON "
+                         f"pointer {path!r}")
+    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+
+
+def _walk(doc: Any, parts: list[str]) -> Any:
+    node = doc
+    for p in parts:
+        if isinstance(node, list):
+            try:
+                node = node[int(p)]
+            except (ValueError, IndexError):
+                raise BadRequest(f"the server rejected our request: path element {p!r} not found") from None
+        elif isinstance(node, dict) and p in node:
+            node = node[p]
+        else:
+            raise BadRequest(f"the server rejected our request due to an error in our request: "
+                             f"doc is missing path: {'/' + '/'.join(parts)}")
+    return node
+
+
+def json_patch(target: Any, ops: Any) -> Any:
+    """Apply an RFC 6902 JSON patch; returns the result.
+
+    Raises:
+        BadRequest: the patch is malformed or a path or ``test`` fails.
+    """
+    if not isinstance(ops, list):
+        raise BadRequest("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+    doc = copy.deepcopy(target)
+    for op in ops:
+        if not isinstance(op, dict) or "op" not in op:
+            raise BadRequest("the server rejected our request due to an error in our request: "
+                             "each JSON patch operation needs an \"op\"")
+        kind, parts = op["op"], _pointer(op.get("path", ""))
+
+        def put(doc: Any, parts: list[str], value: Any, insert: bool) -> Any:
+            if not parts:
+                return value
+            parent = _walk(doc, parts[:-1])
+            last = parts[-1]
+            if isinstance(parent, list):
+                idx = len(parent) if last == "-" else int(last)
+                if insert:
+                    parent.insert(idx, value)
+                else:
+                    parent[idx] = value
+            elif isinstance(parent, dict):
+                if not insert and last not in parent:
+                    raise BadRequest(f"the server rejected our request due to an error in our request: "
+                                     f"replace operation does not apply: doc is missing key: {op['path']}")
+                parent[last] = value
+            return doc
+
+        def take(doc: Any, parts: list[str]) -> Any:
+            parent = _walk(doc, parts[:-1])
+            last = parts[-1]
+            if isinstance(parent, list):
+                return parent.pop(int(last))
+            if isinstance(parent, dict) and last in parent:
+                return parent.pop(last)
+            raise BadRequest(f"the server rejected our request due to an error in our request: "
+                             f"remove operation does not apply: doc is missing path: {op['path']}")
+
+        if kind == "add":
+            doc = put(doc, parts, copy.deepcopy(op.get("value")), True)
+        elif kind == "replace":
+            doc = put(doc, parts, copy.deepcopy(op.get("value")), False)
+        elif kind == "remove":
+            take(doc, parts)
+        elif kind in ("move", "copy"):
+            src = _pointer(op.get("from", ""))
+            value = take(doc, src) if kind == "move" else copy.deepcopy(_walk(doc, src))
+            doc = put(doc, parts, value, True)
+        elif kind == "test":
+            if _walk(doc, parts) != op.get("value"):
+                raise BadRequest(f"the server rejected our request due to an error in our request: "
+                                 f"testing value {op['path']} failed")
+        else:
+            raise BadRequest(f"Unexpected kind: {kind}")
+    return doc
+
+
+def strategic_merge_patch(target: Any, patch: Any, keys_for: KeysFor, names: tuple[str, ...] = ()) -> Any:
+    """Apply a strategic merge patch; ``keys_for(names)`` gives a list's merge key(s)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    if patch.get("$patch") == "replace":
+        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
+    if patch.get("$patch") == "delete":
+        return None
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    retain = patch.get("$retainKeys")
+    orders: dict[str, list] = {}
+    for key, value in patch.items():
+        if key in ("$patch", "$retainKeys"):
+            continue
+        if key.startswith("$setElementOrder/"):
+            orders[key.split("/", 1)[1]] = value
+            continue
+        if key.startswith("$deleteFromPrimitiveList/"):
+            field = key.split("/", 1)[1]
+            if isinstance(out.get(field), list):
+                out[field] = [v for v in out[field] if v not in (value or [])]
+            continue
+        if value is None:
+            out.pop(key, None)
+            continue
+        sub_names = names + (key,)
+        current = out.get(key)
+        if isinstance(value, list):
+            out[key] = _merge_list(current, value, keys_for, sub_names)
+        elif isinstance(value, dict):
+            merged = strategic_merge_patch(current, value, keys_for, sub_names)
+            if merged is None:
+                out.pop(key, None)
+            else:
+                out[key] = merged
+        else:
+            out[key] = value
+    for field, order in orders.items():
+        if isinstance(out.get(field), list):
+            out[field] = _reorder(out[field], order, keys_for(names + (field,)))
+    if isinstance(retain, list):
+        out = {k: v for k, v in out.items() if k in retain}
+    return out
+
+
+def _merge_list(current: Any, patch: list, keys_for: KeysFor, names: tuple[str, ...]) -> list:
+    keys = keys_for(names)
+    if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
+        return [copy.deepcopy(i) for i in patch if not (isinstance(i, dict) and "$patch" in i)]
+    if not keys or not isinstance(current, list):
+        return [strategic_merge_patch(None, i, keys_for, names) if isinstance(i, dict) else copy.deepcopy(i)
+                for i in patch if not (isinstance(i, dict) and i.get("$patch") == "delete")]
+    key = keys[0]
+    out = copy.deepcopy(current)
+    for item in patch:
+        if not isinstance(item, dict):
+            raise BadRequest(f"unable to find api field in struct for list item {json.dumps(item)}")
+        pos = next((i for i, cur in enumerate(out) if isinstance(cur, dict) and cur.get(key) == item.get(key)),
+                   None)
+        if item.get("$patch") == "delete":
+            if pos is not None:
+                out.pop(pos)
+            continue
+        if pos is None:
+            out.append(strategic_merge_patch(None, item, keys_for, names))
+        else:
+            out[pos] = strategic_merge_patch(out[pos], item, keys_for, names)
+    return out
+
+
+def _reorder(items: list, order: list, keys: tuple[str, ...] | None) -> list:
+    if keys:
+        k = keys[0]
+        rank = {json.dumps(o.get(k) if isinstance(o, dict) else o): i for i, o in enumerate(order)}
+        ident = (lambda x: json.dumps(x.get(k) if isinstance(x, dict) else x))
+    else:
+        rank = {json.dumps(o): i for i, o in enumerate(order)}
+        ident = json.dumps
+    return sorted(items, key=lambda x: rank.get(ident(x), len(rank)))

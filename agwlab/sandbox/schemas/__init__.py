@@ -1,0 +1,70 @@
+"""Structural OpenAPI v3 schemas of the served kinds, shipped as data.
+
+One JSON file per kind, ``<plural>.<group>.json`` (``core`` for the core group), holding
+``{"schema": <openAPIV3Schema>}``. The custom kinds' schemas are the real CRDs'
+``openAPIV3Schema`` (see ``NOTICE``); the built-in kinds' are derived from the
+``kubernetes`` client's model classes by ``generate.py`` in this directory.
+
+Example:
+    >>> s = kind_schema("agentgateway.dev", "agentgatewaybackends")
+    >>> "spec" in s["properties"]
+    True
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+__all__ = ["SCHEMA_DIR", "kind_schema", "keys_for", "schema_at"]
+
+SCHEMA_DIR = Path(__file__).resolve().parent
+
+
+def _file(group: str, plural: str) -> Path:
+    return SCHEMA_DIR / f"{plural}.{group or 'core'}.json"
+
+
+@functools.lru_cache(maxsize=None)
+def kind_schema(group: str, plural: str) -> dict | None:
+    """The kind's structural schema (do not modify it), or ``None`` when none ships."""
+    path = _file(group, plural)
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))["schema"]
+
+
+def schema_at(schema: dict | None, names: tuple[str, ...]) -> dict | None:
+    """The sub-schema at a path of field names (list items are stepped through)."""
+    node = schema
+    for name in names:
+        while node is not None and node.get("type") == "array":
+            node = node.get("items")
+        if node is None:
+            return None
+        props = node.get("properties")
+        if props and name in props:
+            node = props[name]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        else:
+            return None
+    return node
+
+
+@functools.lru_cache(maxsize=None)
+def _keys(group: str, plural: str, names: tuple[str, ...]) -> tuple[str, ...] | None:
+    node = schema_at(kind_schema(group, plural), names)
+    if not node or node.get("type") != "array":
+        return None
+    if node.get("x-kubernetes-list-type") == "map":
+        keys = node.get("x-kubernetes-list-map-keys")
+        return tuple(keys) if keys else None
+    key = node.get("x-kubernetes-patch-merge-key")
+    return (key,) if key else None
+
+
+def keys_for(group: str, plural: str):
+    """A ``names -> merge keys`` function for one kind (``None`` for atomic lists)."""
+    return lambda names: _keys(group, plural, tuple(names))

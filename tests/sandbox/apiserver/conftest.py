@@ -1,0 +1,95 @@
+"""A real API server for the tests: a Store in ``tmp_path`` served by uvicorn on loopback.
+
+The fixture ``apiserver`` yields an object with ``.url``, ``.token``, ``.kubeconfig`` (a
+path) and ``.store``. Tests write through the API (kubectl or the client) and may read
+``.store`` directly to check what was stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+import yaml
+
+from agwlab.sandbox.apiserver import create_app
+from agwlab.sandbox.apiserver.tls import ensure_tls
+from agwlab.sandbox.paths import SandboxPaths
+from agwlab.sandbox.store import Store
+
+__all__ = ["ApiServer", "free_port", "write_kubeconfig"]
+
+
+@dataclass
+class ApiServer:
+    url: str
+    token: str
+    kubeconfig: Path
+    store: Store
+    paths: SandboxPaths
+    ca_cert: Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_kubeconfig(path: Path, url: str, token: str, ca_data: str) -> Path:
+    config = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "agwlab",
+        "clusters": [{"name": "agwlab", "cluster": {"server": url, "certificate-authority-data": ca_data}}],
+        "users": [{"name": "agwlab", "user": {"token": token}}],
+        "contexts": [{"name": "agwlab", "context": {"cluster": "agwlab", "user": "agwlab", "namespace": "default"}}],
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def apiserver(tmp_path: Path) -> Iterator[ApiServer]:
+    paths = SandboxPaths(tmp_path / "sandbox")
+    paths.ensure()
+    store = Store(paths.store)
+    token = secrets.token_hex(16)
+    port = free_port()
+    app = create_app(store, token=token, paths=paths)
+    tls = ensure_tls(tmp_path / "pki", ["127.0.0.1"])
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+                            timeout_graceful_shutdown=0.3, ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key))
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test API server did not start")
+        time.sleep(0.01)
+    url = f"https://127.0.0.1:{port}"
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", url, token, tls.ca_data())
+    try:
+        yield ApiServer(url=url, token=token, kubeconfig=kubeconfig, store=store, paths=paths, ca_cert=tls.ca_cert)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        store.close()
+        assert not thread.is_alive(), "the API server did not shut down (a stream is still open?)"
+
+
+@pytest.fixture
+def kubectl_bin() -> str:
+    """kubectl on PATH, or skip."""
+    found = shutil.which("kubectl")
+    if not found:
+        pytest.skip("kubectl is not on PATH")
+    return found

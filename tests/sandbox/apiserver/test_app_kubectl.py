@@ -1,0 +1,173 @@
+"""Real kubectl (1.32, through the dispatcher and directly) against the API server."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+SEED = Path(__file__).parent / "data" / "seed"
+KUBECTL_132 = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32"
+
+
+def run(server, *args: str, stdin: str | None = None, check: bool = True, binary: str = "kubectl",
+        timeout: float = 60) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KUBECONFIG": str(server.kubeconfig), "HOME": str(server.kubeconfig.parent)}
+    proc = subprocess.run([binary, *args], input=stdin, capture_output=True, text=True, env=env, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def k(apiserver, kubectl_bin):
+    def call(*args: str, **kw) -> subprocess.CompletedProcess:
+        return run(apiserver, *args, **kw)
+
+    return call
+
+
+def test_version_selects_kubectl_132(k):
+    out = json.loads(k("version", "-o", "json").stdout)
+    assert out["serverVersion"]["minor"] == "32"
+    assert out["serverVersion"]["gitVersion"].startswith("v1.32.")
+
+
+def test_seed_manifests_apply_twice(k, apiserver):
+    k("create", "namespace", "agentgateway-system")
+    first = [k("apply", "-f", str(f)).stdout.strip() for f in sorted(SEED.glob("*.yaml"))]
+    assert all(line.endswith("created") for out in first for line in out.splitlines()), first
+    second = [k("apply", "-f", str(f)) for f in sorted(SEED.glob("*.yaml"))]
+    for proc in second:
+        assert proc.stderr == "", proc.stderr
+        for line in proc.stdout.strip().splitlines():
+            assert line.endswith(("unchanged", "configured")), line
+    unchanged = "\n".join(p.stdout for p in second)
+    assert "agentgatewaybackend.agentgateway.dev/anthropic unchanged" in unchanged
+    assert "gateway.gateway.networking.k8s.io/agentgateway-route unchanged" in unchanged
+    assert "deployment.apps/mcp-website-fetcher unchanged" in unchanged
+    stored = apiserver.store.get("", "secrets", "agentgateway-system", "anthropic-secret")
+    assert "stringData" not in stored and set(stored["data"]) == {"Authorization"}
+
+
+def test_get_tables_names_and_output_formats(k):
+    k("create", "namespace", "agentgateway-system")
+    for f in sorted(SEED.glob("*.yaml")):
+        k("apply", "-f", str(f))
+    gtw = k("get", "gateways.gateway.networking.k8s.io", "-n", "agentgateway-system").stdout
+    assert re.split(r"\s+", gtw.splitlines()[0].strip()) == ["NAME", "CLASS", "ADDRESS", "PROGRAMMED", "AGE"]
+    assert "agentgateway-route" in gtw and "enterprise-agentgateway" in gtw
+    agbe = k("get", "agbe", "-A").stdout.splitlines()
+    assert re.split(r"\s+", agbe[0].strip()) == ["NAMESPACE", "NAME", "ACCEPTED", "AGE"]
+    svc = k("get", "svc", "-o", "wide").stdout.splitlines()
+    assert re.split(r"\s+", svc[0].strip()) == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE",
+                                                "SELECTOR"]
+    assert "80/TCP" in svc[1] and "app=mcp-website-fetcher" in svc[1]
+    deploy = k("get", "deploy").stdout.splitlines()
+    assert re.split(r"\s+", deploy[0].strip()) == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert "0/1" in deploy[1]
+    assert k("get", "secrets", "-n", "agentgateway-system").stdout.split()[:4] == ["NAME", "TYPE", "DATA", "AGE"]
+    ip = k("get", "svc", "mcp-website-fetcher", "-o", "jsonpath={.spec.clusterIP}").stdout
+    assert re.fullmatch(r"10\.\d+\.\d+\.\d+", ip)
+    as_json = json.loads(k("get", "agentgatewaybackend", "anthropic", "-n", "agentgateway-system",
+                           "-o", "json").stdout)
+    assert as_json["spec"]["ai"]["provider"]["anthropic"]["model"] == "claude-sonnet-4-5-20250929"
+    assert "apiVersion: gateway.networking.k8s.io/v1" in k("get", "gtw", "agentgateway-route", "-n",
+                                                           "agentgateway-system", "-o", "yaml").stdout
+    labelled = k("get", "httproute", "-A", "-l", "app=agentgateway-route", "-o", "name").stdout.split()
+    assert labelled == ["httproute.gateway.networking.k8s.io/claude"]
+    assert k("get", "httproute", "-A", "-l", "app notin (agentgateway-route)", "-o", "name").stdout.split() == \
+        ["httproute.gateway.networking.k8s.io/mcp-route"]
+    cat = k("get", "agentgateway", "-A", "-o", "name").stdout.split()
+    assert "agentgatewaybackend.agentgateway.dev/anthropic" in cat
+    described = k("describe", "agbe", "anthropic", "-n", "agentgateway-system").stdout
+    assert "Name:         anthropic" in described and "claude-sonnet-4-5-20250929" in described
+
+
+def test_server_side_apply(k, apiserver):
+    manifest = (SEED / "02-backend-anthropic.yaml").read_text().replace("agentgateway-system", "default")
+    assert "serverside-applied" in k("apply", "--server-side", "-f", "-", stdin=manifest).stdout
+    assert "serverside-applied" in k("apply", "--server-side", "-f", "-", stdin=manifest).stdout
+    obj = apiserver.store.get("agentgateway.dev", "agentgatewaybackends", "default", "anthropic")
+    assert [(m["manager"], m["operation"]) for m in obj["metadata"]["managedFields"]] == [("kubectl", "Apply")]
+    assert obj["metadata"]["generation"] == 1
+
+
+def test_scale_wait_delete_and_events(k, apiserver):
+    k("create", "deployment", "web", "--image=nginx:1.27")
+    assert k("scale", "deploy/web", "--replicas=3").stdout.strip() == "deployment.apps/web scaled"
+    assert apiserver.store.get("apps", "deployments", "default", "web")["spec"]["replicas"] == 3
+    k("create", "configmap", "settings", "--from-literal=a=b")
+    out = {}
+
+    def wait_for(kind: str, *args: str) -> None:
+        out[kind] = k("wait", *args, "--timeout=20s", check=False)
+
+    waiter = threading.Thread(target=wait_for, args=("delete", "--for=delete", "configmap/settings"))
+    waiter.start()
+    time.sleep(0.3)  # let kubectl start watching; the wait must see the deletion either way
+    k("delete", "configmap", "settings")
+    waiter.join(timeout=30)
+    assert out["delete"].returncode == 0, out["delete"].stderr
+    # jsonpath and condition waits against a status written through the status subresource
+    waiter = threading.Thread(target=wait_for, args=("cond", "--for=condition=Available", "deploy/web"))
+    waiter.start()
+    status = {"status": {"replicas": 3, "availableReplicas": 3, "readyReplicas": 3,
+                         "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+                                         "message": "ok"}]}}
+    k("patch", "deploy", "web", "--subresource=status", "--type=merge", "-p", json.dumps(status))
+    waiter.join(timeout=30)
+    assert out["cond"].returncode == 0, out["cond"].stderr
+    assert k("wait", "--for=jsonpath={.status.readyReplicas}=3", "deploy/web", "--timeout=5s").returncode == 0
+    event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "web.1", "namespace": "default"},
+             "involvedObject": {"kind": "Deployment", "name": "web", "namespace": "default",
+                                "uid": apiserver.store.get("apps", "deployments", "default", "web")["metadata"]["uid"]},
+             "reason": "ScalingReplicaSet", "message": "Scaled up replica set web-1 to 3", "type": "Normal",
+             "source": {"component": "deployment-controller"}}
+    k("create", "-f", "-", stdin=json.dumps(event))
+    events = k("get", "events").stdout
+    assert "ScalingReplicaSet" in events and "deployment/web" in events
+    assert "Scaled up replica set web-1 to 3" in k("describe", "deploy", "web").stdout
+
+
+def test_logs_tail_follow_and_deployment(k, apiserver):
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "web-abc", "namespace": "default", "labels": {"app": "web"}},
+           "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}
+    k("create", "deployment", "web", "--image=nginx:1.27")
+    k("apply", "-f", "-", stdin=json.dumps(pod))
+    assert k("logs", "web-abc").stdout == ""
+    log = apiserver.paths.pod_log("default", "web-abc")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("a\nb\nc\n")
+    assert k("logs", "web-abc", "--tail=2").stdout == "b\nc\n"
+    assert k("logs", "deploy/web").stdout == "a\nb\nc\n"
+    env = {**os.environ, "KUBECONFIG": str(apiserver.kubeconfig), "HOME": str(apiserver.kubeconfig.parent)}
+    follow = subprocess.Popen(["kubectl", "logs", "-f", "web-abc"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert follow.stdout.readline() == "a\n"
+        with log.open("a") as f:
+            f.write("d\n")
+        lines = [follow.stdout.readline() for _ in range(3)]
+        assert lines == ["b\n", "c\n", "d\n"]
+    finally:
+        follow.terminate()
+        follow.wait(timeout=10)
+    # kubectl going away must not leave the server streaming (the fixture checks shutdown)
+
+
+def test_plain_kubectl_132_works(apiserver):
+    if not Path(KUBECTL_132).exists():
+        pytest.skip(f"{KUBECTL_132} is not installed")
+    out = run(apiserver, "get", "ns", binary=KUBECTL_132).stdout
+    assert "default" in out and "kube-system" in out
+    manifest = (SEED / "02-backend-anthropic.yaml").read_text().replace("agentgateway-system", "default")
+    assert "created" in run(apiserver, "apply", "-f", "-", stdin=manifest, binary=KUBECTL_132).stdout
+    assert "unchanged" in run(apiserver, "apply", "-f", "-", stdin=manifest, binary=KUBECTL_132).stdout
+
