@@ -1,0 +1,477 @@
+"""The proxy's MCP handling: what agentgateway does for routes whose backend is MCP.
+
+``server.py`` calls :func:`handle` for every request routed to an :class:`MCPBackend`.
+The path it checks is the one after HTTPRoute filters (``request.scope["path"]``):
+
+* exactly ``/sse`` → the legacy SSE transport (``GET /sse`` opens a stream whose first
+  event names ``/sse?sessionId=<uuid>``; ``POST`` there answers 202 and the reply comes
+  on the stream);
+* anything else → Streamable HTTP (``POST`` JSON-RPC, replies SSE-framed, the session
+  named by the ``mcp-session-id`` header; ``GET`` opens the server-notification stream;
+  ``DELETE`` ends the session).
+
+Each JSON-RPC message that has a method is counted in ``agentgateway_mcp_requests_total``
+and described in the access log (``mcp.method.name``, ``mcp.target``, …); upstream calls
+get CLIENT spans (``tools/call mcp-target_fetch``) when the request is sampled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+
+from .config import MCPBackend
+from .context import RequestContext
+from .mcp_session import SESSION_CLOSED, MCPSession, Routing, SessionStore, UpstreamHook, classify
+from .mcp_upstream import UpstreamError
+from ...mcp_wire import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, accepts, error_message, sse_frame
+
+if TYPE_CHECKING:
+    from .state import ProxyState
+
+__all__ = ["SESSION_HEADER", "MCPGateway", "gateway_for", "handle", "shutdown"]
+
+SESSION_HEADER = "mcp-session-id"
+_STATE_KEY = "mcp"
+_SSE_HEADERS = {"cache-control": "no-cache"}
+_DEFAULT_PROTOCOL = "2025-03-26"
+
+
+class MCPGateway:
+    """A proxy's MCP state: its sessions (kept across config swaps)."""
+
+    def __init__(self) -> None:
+        self.sessions = SessionStore()
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def close(self) -> None:
+        """End every session (the proxy is stopping)."""
+        for task in list(self.tasks):
+            task.cancel()
+        await self.sessions.close_all()
+
+
+def gateway_for(state: ProxyState) -> MCPGateway:
+    """The MCP state of one proxy, created on first use in ``state.extra["mcp"]``."""
+    gateway = state.extra.get(_STATE_KEY)
+    if gateway is None:
+        gateway = state.extra[_STATE_KEY] = MCPGateway()
+    return gateway
+
+
+async def shutdown(state: ProxyState) -> None:
+    """End the proxy's MCP sessions and their upstream sessions (call when the proxy stops)."""
+    gateway = state.extra.pop(_STATE_KEY, None)
+    if gateway is not None:
+        await gateway.close()
+
+
+def _version(state: ProxyState) -> str | None:
+    """The agentgateway version the proxy shows (multiplexed ``serverInfo.version``)."""
+    version = getattr(state, "version", None)
+    if version:
+        return str(version)
+    env = getattr(getattr(state, "pod", None), "env", None) or {}
+    return env.get("AGENTGATEWAY_VERSION", "").removeprefix("v") or None
+
+
+# --- logs, metrics, spans ------------------------------------------------------------
+
+
+def _reject(ctx: RequestContext, status: int, text: str) -> Response:
+    """A request the gateway refuses itself (not the upstream's answer)."""
+    ctx.reason = "MCP"
+    ctx.error = text
+    return PlainTextResponse(text, status_code=status)
+
+
+def _describe(ctx: RequestContext, state: ProxyState, routing: Routing, session_id: str | None) -> None:
+    """Access-log fields, span name and the mcp_requests metric for one message."""
+    ctx.span_name = routing.method
+    ctx.log["mcp.method.name"] = routing.method
+    if routing.target:
+        ctx.log["mcp.target"] = routing.target
+    if routing.resource_type != "unknown":
+        ctx.log["mcp.resource.type"] = routing.resource_type
+    if routing.resource:
+        key = {"tool": "gen_ai.tool.name", "prompt": "gen_ai.prompt.name"}.get(
+            routing.resource_type, "mcp.resource.uri"
+        )
+        ctx.log[key] = routing.resource
+    if session_id:
+        ctx.log["mcp.session.id"] = session_id
+    metrics = getattr(state, "metrics", None)
+    if metrics is not None:
+        with_target = routing.resource_type != "unknown"
+        metrics.record_mcp_request(
+            ctx,
+            method=routing.method,
+            resource_type=routing.resource_type,
+            server=(routing.target or "unknown") if with_target else "unknown",
+            resource=(routing.resource or "unknown") if with_target else "unknown",
+        )
+
+
+def _note_error(ctx: RequestContext, response: dict[str, Any] | None) -> None:
+    if response and isinstance(response.get("error"), dict):
+        ctx.log["mcp.error.code"] = response["error"].get("code")
+        ctx.log["mcp.error.message"] = response["error"].get("message")
+
+
+def _hook(ctx: RequestContext) -> UpstreamHook:
+    """Child spans around upstream calls, and the ``traceparent`` to send with them."""
+    tracer = ctx.tracer
+
+    @contextlib.contextmanager
+    def hook(target: str, method: str, name: str | None) -> Iterator[dict[str, str]]:
+        if tracer is None:
+            yield {"traceparent": ctx.traceparent_out} if ctx.traceparent_out else {}
+            return
+        span_name = f"{method} {target}_{name}" if name else f"{method} {target}"
+        attributes: dict[str, Any] = {
+            "mcp.target": target,
+            "mcp.method.name": method,
+            "agentgateway.outbound.kind": "Primary",
+            "agentgateway.outbound.subtype": "Mcp",
+        }
+        if name:
+            attributes["gen_ai.tool.name"] = name
+        with tracer.child_span(span_name, attributes):
+            parent = tracer.traceparent()
+            yield {"traceparent": parent} if parent else {}
+
+    return hook
+
+
+# --- entry point ---------------------------------------------------------------------
+
+
+async def handle(request: Request, ctx: RequestContext, backend: MCPBackend, state: ProxyState) -> Response:
+    """Serve one request routed to an MCP backend (see the module docstring).
+
+    Args:
+        request: the downstream request; ``scope["path"]`` is the path after URLRewrite.
+        ctx: the request's context; MCP fields are added to ``ctx.log``.
+        backend: the route's MCP backend.
+        state: the proxy's long-lived parts (metrics, http client, ``extra`` for sessions).
+    """
+    ctx.protocol = "mcp"
+    gateway = gateway_for(state)
+    if request.scope.get("path") == "/sse":
+        return await _legacy_sse(request, ctx, backend, state, gateway)
+    return await _streamable(request, ctx, backend, state, gateway)
+
+
+async def _read_message(request: Request, ctx: RequestContext) -> dict[str, Any] | Response:
+    body = await request.body()
+    try:
+        message = json.loads(body)
+    except ValueError as e:
+        ctx.reason = "MCP"
+        return Response(
+            json.dumps(error_message(None, PARSE_ERROR, f"Parse error: {e}")),
+            status_code=400,
+            media_type="application/json",
+        )
+    if (
+        not isinstance(message, dict)
+        or message.get("jsonrpc") != "2.0"
+        or ("method" not in message and "result" not in message and "error" not in message)
+    ):
+        ctx.reason = "MCP"
+        msg_id = message.get("id") if isinstance(message, dict) else None
+        reply = error_message(msg_id, INVALID_REQUEST, "Invalid Request: expected one JSON-RPC 2.0 message")
+        return Response(json.dumps(reply), status_code=400, media_type="application/json")
+    return message
+
+
+def _sse_reply(message: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        sse_frame(message),
+        status_code=200,
+        media_type="text/event-stream",
+        headers={**_SSE_HEADERS, **(headers or {})},
+    )
+
+
+# --- Streamable HTTP -----------------------------------------------------------------
+
+
+async def _streamable(
+    request: Request, ctx: RequestContext, backend: MCPBackend, state: ProxyState, gateway: MCPGateway
+) -> Response:
+    stateless = backend.session_routing == "Stateless"
+    method = request.method.upper()
+    if method == "POST":
+        return await _streamable_post(request, ctx, backend, state, gateway, stateless)
+    if method in ("GET", "DELETE"):
+        if stateless:
+            return _reject(ctx, 405, "mcp: method not allowed in stateless mode")
+        if method == "GET" and not accepts(request.headers.get("accept"), "text/event-stream"):
+            return _reject(ctx, 406, "mcp: client must accept text/event-stream")
+        session_id = request.headers.get(SESSION_HEADER)
+        if not session_id:
+            return _reject(ctx, 400, "mcp: session header is required")
+        ctx.log["mcp.session.id"] = session_id
+        session = gateway.sessions.get(session_id)
+        if session is None:
+            return _reject(ctx, 404, "mcp: session not found")
+        if method == "DELETE":
+            await gateway.sessions.remove(session)
+            return Response(status_code=202)
+        return StreamingResponse(
+            _notifications(session), media_type="text/event-stream", headers=_SSE_HEADERS
+        )
+    return _reject(ctx, 405, "mcp: method not allowed")
+
+
+async def _notifications(session: MCPSession) -> AsyncIterator[bytes]:
+    """The GET stream: server-initiated messages until the session ends."""
+    session.open_streams += 1
+    try:
+        while not session.closed:
+            try:
+                message = await asyncio.wait_for(session.outbound.get(), timeout=15.0)
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            if message is SESSION_CLOSED:
+                break
+            yield sse_frame(message)
+    finally:
+        session.open_streams -= 1
+
+
+async def _streamable_post(
+    request: Request,
+    ctx: RequestContext,
+    backend: MCPBackend,
+    state: ProxyState,
+    gateway: MCPGateway,
+    stateless: bool,
+) -> Response:
+    if not accepts(request.headers.get("accept"), "application/json", "text/event-stream"):
+        return _reject(ctx, 406, "mcp: client must accept both application/json and text/event-stream")
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        return _reject(ctx, 415, "mcp: Content-Type must be application/json")
+    message = await _read_message(request, ctx)
+    if isinstance(message, Response):
+        return message
+    hook = _hook(ctx)
+    session_id = request.headers.get(SESSION_HEADER)
+    is_initialize = message.get("method") == "initialize"
+
+    if is_initialize and (stateless or not session_id):
+        header_version = request.headers.get("mcp-protocol-version")
+        body_version = (message.get("params") or {}).get("protocolVersion")
+        if header_version and header_version != body_version:
+            return _reject(
+                ctx,
+                400,
+                f"mcp: MCP-Protocol-Version header {header_version!r} does not match "
+                f"the initialize protocolVersion {body_version!r}",
+            )
+        session = MCPSession(backend, state.http, version=_version(state))
+        routing = Routing(method="initialize", message=message)
+        try:
+            result = await session.initialize(message, hook)
+        except UpstreamError as e:
+            _describe(ctx, state, routing, None)
+            reply = error_message(message.get("id"), INTERNAL_ERROR, f"failed to send message: {e}")
+            _note_error(ctx, reply)
+            ctx.error = f"failed to send message: {e}"
+            return Response(json.dumps(reply), status_code=500, media_type="application/json")
+        reply = {"jsonrpc": "2.0", "id": message.get("id"), "result": result}
+        if stateless:
+            await session.close()
+            _describe(ctx, state, routing, None)
+            return _sse_reply(reply)
+        new_id = gateway.sessions.add(session)
+        gateway.spawn(gateway.sessions.expire_idle())
+        _describe(ctx, state, routing, new_id)
+        return _sse_reply(reply, {SESSION_HEADER: new_id})
+
+    if stateless:
+        return await _stateless_message(request, ctx, backend, state, message, hook)
+    if not session_id:
+        return _reject(ctx, 400, "mcp: session header is required for non-initialize requests")
+    session = gateway.sessions.get(session_id)
+    if session is None:
+        ctx.log["mcp.session.id"] = session_id
+        return _reject(ctx, 404, "mcp: session not found")
+    return await _in_session(ctx, state, session, session_id, message, hook)
+
+
+async def _in_session(
+    ctx: RequestContext,
+    state: ProxyState,
+    session: MCPSession,
+    session_id: str | None,
+    message: dict[str, Any],
+    hook: UpstreamHook,
+) -> Response:
+    if "method" not in message:  # the client's answer to a server-initiated request
+        if session_id:
+            ctx.log["mcp.session.id"] = session_id
+        await session.respond(message)
+        return Response(status_code=202)
+    routing = await session.route(message, hook)
+    _describe(ctx, state, routing, session_id)
+    if message.get("id") is None:
+        await session.notify(message, hook)
+        return Response(status_code=202)
+    reply = await session.request(routing, hook)
+    _note_error(ctx, reply)
+    return _sse_reply(reply)
+
+
+async def _stateless_message(
+    request: Request,
+    ctx: RequestContext,
+    backend: MCPBackend,
+    state: ProxyState,
+    message: dict[str, Any],
+    hook: UpstreamHook,
+) -> Response:
+    """``sessionRouting: Stateless``: a fresh upstream session for every request."""
+    if message.get("id") is None or "method" not in message:
+        if "method" in message:
+            method, resource_type, resource = classify(message)
+            _describe(
+                ctx, state, Routing(method=method, resource_type=resource_type, resource=resource), None
+            )
+        return Response(status_code=202)
+    session = MCPSession(backend, state.http, version=_version(state))
+    version = request.headers.get("mcp-protocol-version") or _DEFAULT_PROTOCOL
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": version,
+            "capabilities": {},
+            "clientInfo": {"name": "agentgateway", "version": "1"},
+        },
+    }
+    try:
+        try:
+            await session.initialize(init, hook)
+        except UpstreamError as e:
+            method, resource_type, resource = classify(message)
+            _describe(
+                ctx, state, Routing(method=method, resource_type=resource_type, resource=resource), None
+            )
+            reply = error_message(message.get("id"), INTERNAL_ERROR, f"failed to send message: {e}")
+            _note_error(ctx, reply)
+            return _sse_reply(reply)
+        await session.notify({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return await _in_session(ctx, state, session, None, message, hook)
+    finally:
+        await session.close()
+
+
+# --- legacy SSE ----------------------------------------------------------------------
+
+
+async def _legacy_sse(
+    request: Request, ctx: RequestContext, backend: MCPBackend, state: ProxyState, gateway: MCPGateway
+) -> Response:
+    method = request.method.upper()
+    if method == "GET":
+        session = MCPSession(backend, state.http, sid=str(uuid.uuid4()), version=_version(state))
+        session.open_streams = 1  # the session lives as long as this stream
+        gateway.sessions.add_local(session)
+        ctx.log["mcp.session.id"] = session.sid
+        original_path = ctx.path.split("?", 1)[0] or "/sse"
+        return StreamingResponse(
+            _legacy_stream(gateway, session, f"{original_path}?sessionId={session.sid}"),
+            media_type="text/event-stream",
+            headers=_SSE_HEADERS,
+        )
+    if method != "POST":
+        return _reject(ctx, 405, "mcp: method not allowed")
+    sid = request.query_params.get("sessionId")
+    if not sid:
+        return _reject(ctx, 422, "mcp: sessionId query parameter is required")
+    ctx.log["mcp.session.id"] = sid
+    session = gateway.sessions.get_local(sid)
+    if session is None:
+        return _reject(ctx, 404, "mcp: session not found")
+    message = await _read_message(request, ctx)
+    if isinstance(message, Response):
+        return message
+    hook = _hook(ctx)
+    if "method" not in message:
+        await session.respond(message)
+        return Response(status_code=202)
+    if message["method"] == "initialize":
+        routing = Routing(method="initialize", message=message)
+        _describe(ctx, state, routing, sid)
+        if session.initialized:
+            reply = error_message(message.get("id"), INVALID_REQUEST, "session is already initialized")
+        else:
+            try:
+                reply = {
+                    "jsonrpc": "2.0",
+                    "id": message.get("id"),
+                    "result": await session.initialize(message, hook),
+                }
+            except UpstreamError as e:
+                reply = error_message(message.get("id"), INTERNAL_ERROR, f"failed to send message: {e}")
+        _note_error(ctx, reply)
+        await session.outbound.put(reply)
+        return Response(status_code=202)
+    if not session.initialized:
+        method_name, resource_type, resource = classify(message)
+        _describe(
+            ctx, state, Routing(method=method_name, resource_type=resource_type, resource=resource), sid
+        )
+        if message.get("id") is not None:
+            reply = error_message(
+                message["id"], INVALID_REQUEST, "session is not initialized: send initialize first"
+            )
+            _note_error(ctx, reply)
+            await session.outbound.put(reply)
+        return Response(status_code=202)
+    routing = await session.route(message, hook)
+    _describe(ctx, state, routing, sid)
+    if message.get("id") is None:
+        await session.notify(message, hook)
+        return Response(status_code=202)
+
+    async def answer() -> None:
+        reply = await session.request(routing, hook)
+        await session.outbound.put(reply)
+
+    gateway.spawn(answer())
+    return Response(status_code=202)
+
+
+async def _legacy_stream(gateway: MCPGateway, session: MCPSession, endpoint: str) -> AsyncIterator[bytes]:
+    try:
+        yield sse_frame(endpoint, event="endpoint")
+        while not session.closed:
+            try:
+                message = await asyncio.wait_for(session.outbound.get(), timeout=15.0)
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            if message is SESSION_CLOSED:
+                break
+            yield sse_frame(message)
+    finally:
+        # The client went away: the session and its upstream sessions go with it.
+        gateway.spawn(gateway.sessions.remove(session))

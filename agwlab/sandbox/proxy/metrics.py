@@ -1,0 +1,218 @@
+"""The proxy's Prometheus metrics, named and labelled like agentgateway's (reference §3).
+
+Values are kept in ``prometheus_client`` metric objects (one private registry per proxy);
+the text is written here, in the shape agentgateway's Rust encoder produces: OpenMetrics
+text with ``# HELP`` / ``# TYPE`` / ``# UNIT`` lines, counters sampled as ``_total``,
+histogram buckets with ``le`` first, no ``_created`` samples, and a final ``# EOF``.
+Unset label values are ``unknown``.
+
+Example:
+    >>> m = ProxyMetrics(tag="1.4.1")
+    >>> m.exposition().endswith("# EOF\\n")
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+
+from .context import RequestContext
+
+__all__ = [
+    "OPENMETRICS_CONTENT_TYPE",
+    "ProxyMetrics",
+    "TEXT_CONTENT_TYPE",
+    "content_type_for",
+]
+
+TEXT_CONTENT_TYPE = "text/plain;charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+ROUTE_LABELS = ("bind", "gateway", "listener", "route", "route_rule")
+REQUEST_LABELS = ("backend", "protocol", "method", "status", "reason", *ROUTE_LABELS)
+MCP_LABELS = ("method", "resource_type", "server", "resource", *ROUTE_LABELS)
+GEN_AI_LABELS = (
+    "gen_ai_operation_name", "gen_ai_system", "gen_ai_request_model", "gen_ai_response_model", *ROUTE_LABELS,
+)
+TOKEN_LABELS = ("gen_ai_token_type", *GEN_AI_LABELS)
+CONNECTION_LABELS = ("bind", "gateway", "listener", "protocol")
+
+REQUEST_DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 80)
+TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))          # 1, 4, 16, ... 67108864
+GEN_AI_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+TPOT_BUCKETS = (0.001, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
+
+
+def _v(value: object) -> str:
+    """A label value: empty or missing values become ``unknown`` as in agentgateway."""
+    if value is None or value == "":
+        return "unknown"
+    return str(value)
+
+
+def content_type_for(accept: str | None) -> str:
+    """The scrape's Content-Type: OpenMetrics when the scraper asks for it, else text/plain."""
+    return OPENMETRICS_CONTENT_TYPE if accept and "application/openmetrics-text" in accept else TEXT_CONTENT_TYPE
+
+
+class ProxyMetrics:
+    """All metric families of one proxy.
+
+    Args:
+        tag: the ``agentgateway_build_info{tag=…}`` value (the agentgateway version shown).
+    """
+
+    def __init__(self, tag: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        r = self.registry
+        self.build = Info("agentgateway_build", "Agentgateway build information.", registry=r)
+        self.build.info({"tag": tag})
+        self.token_usage = Histogram(
+            "agentgateway_gen_ai_client_token_usage", "Number of tokens used per request.",
+            TOKEN_LABELS, buckets=TOKEN_BUCKETS, registry=r,
+        )
+        self.gen_ai_duration = Histogram(
+            "agentgateway_gen_ai_server_request_duration", "Duration of generative AI request.",
+            GEN_AI_LABELS, buckets=GEN_AI_DURATION_BUCKETS, registry=r,
+        )
+        self.time_to_first_token = Histogram(
+            "agentgateway_gen_ai_server_time_to_first_token", "Time to generate the first token for a given request.",
+            GEN_AI_LABELS, buckets=TTFT_BUCKETS, registry=r,
+        )
+        self.time_per_output_token = Histogram(
+            "agentgateway_gen_ai_server_time_per_output_token",
+            "Time to generate each output token for a given request.",
+            GEN_AI_LABELS, buckets=TPOT_BUCKETS, registry=r,
+        )
+        self.requests = Counter(
+            "agentgateway_requests", "The total number of HTTP requests sent.", REQUEST_LABELS, registry=r,
+        )
+        self.response_bytes = Counter(
+            "agentgateway_response_bytes", "Total HTTP response bytes received.", REQUEST_LABELS,
+            unit="bytes", registry=r,
+        )
+        self.mcp_requests = Counter(
+            "agentgateway_mcp_requests", "Total number of MCP tool calls.", MCP_LABELS, registry=r,
+        )
+        self.request_duration = Histogram(
+            "agentgateway_request_duration_seconds", "Duration of HTTP requests (seconds).", REQUEST_LABELS,
+            unit="seconds", buckets=REQUEST_DURATION_BUCKETS, registry=r,
+        )
+        # The sandbox never retries, but the family is there as in agentgateway (no samples).
+        self.retries = Counter(
+            "agentgateway_retries", "The total number of request retries.", REQUEST_LABELS, registry=r,
+        )
+        self.downstream_connections = Counter(
+            "agentgateway_downstream_connections", "The total number of downstream connections established.",
+            CONNECTION_LABELS, registry=r,
+        )
+
+    # -- recording -------------------------------------------------------------------------
+
+    def record_request(self, ctx: RequestContext, *, response_bytes: int, duration: float) -> None:
+        """Count one finished downstream request (requests, bytes, duration)."""
+        labels = (
+            ctx.backend_key, _v(ctx.protocol), _v(ctx.method), _v(ctx.status), _v(ctx.reason),
+            *ctx.labels.as_dict().values(),
+        )
+        labels = tuple(_v(x) for x in labels)
+        self.requests.labels(*labels).inc()
+        self.response_bytes.labels(*labels).inc(response_bytes)
+        self.request_duration.labels(*labels).observe(duration)
+
+    def record_mcp_request(
+        self,
+        ctx: RequestContext,
+        *,
+        method: str,
+        resource_type: str | None = None,
+        server: str | None = None,
+        resource: str | None = None,
+    ) -> None:
+        """Count one MCP JSON-RPC message that has a method (``agentgateway_mcp_requests_total``).
+
+        Args:
+            ctx: the request it arrived in (gives the route labels).
+            method: the JSON-RPC method, e.g. ``tools/call``.
+            resource_type: ``tool``/``prompt``/``resource``/``templates``/``task`` or None.
+            server: the MCP target name, or None for list/initialize.
+            resource: the tool/prompt name or resource URI, or None.
+        """
+        self.mcp_requests.labels(
+            _v(method), _v(resource_type), _v(server), _v(resource), *map(_v, ctx.labels.as_dict().values())
+        ).inc()
+
+    def record_gen_ai(
+        self,
+        ctx: RequestContext,
+        *,
+        system: str,
+        request_model: str | None,
+        response_model: str | None,
+        tokens: dict[str, int],
+        duration: float,
+        time_to_first_token: float | None = None,
+        time_per_output_token: float | None = None,
+    ) -> None:
+        """Record one LLM call: token usage by type, duration and (streams) token timings.
+
+        Args:
+            tokens: ``gen_ai_token_type`` → count, e.g. ``{"input": 12, "output": 30}``.
+        """
+        base = (
+            "chat", _v(system), _v(request_model), _v(response_model), *map(_v, ctx.labels.as_dict().values())
+        )
+        for token_type, count in tokens.items():
+            self.token_usage.labels(token_type, *base).observe(count)
+        self.gen_ai_duration.labels(*base).observe(duration)
+        if time_to_first_token is not None:
+            self.time_to_first_token.labels(*base).observe(time_to_first_token)
+        if time_per_output_token is not None:
+            self.time_per_output_token.labels(*base).observe(time_per_output_token)
+
+    def record_connection(self, *, bind: str, gateway: str, listener: str, protocol: str = "http") -> None:
+        """Count one accepted downstream connection."""
+        self.downstream_connections.labels(_v(bind), _v(gateway), _v(listener), _v(protocol)).inc()
+
+    # -- exposition ------------------------------------------------------------------------
+
+    def exposition(self) -> str:
+        """The scrape body (OpenMetrics text in agentgateway's layout, ending ``# EOF``)."""
+        return "".join(_format_families(self.registry.collect())) + "# EOF\n"
+
+
+def _number(value: float, *, integer: bool) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if integer and float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _format_families(families: Iterable) -> Iterable[str]:
+    for family in families:
+        name = family.name
+        yield f"# HELP {name} {_escape(family.documentation)}\n"
+        yield f"# TYPE {name} {family.type}\n"
+        if family.unit:
+            yield f"# UNIT {name} {family.unit}\n"
+        for sample in family.samples:
+            if sample.name.endswith("_created"):
+                continue
+            labels = dict(sample.labels)
+            ordered = {}
+            if "le" in labels:
+                ordered["le"] = _number(float(labels.pop("le")), integer=False)
+            ordered.update(labels)
+            label_text = ",".join(f'{k}="{_escape(str(v))}"' for k, v in ordered.items())
+            integer = not sample.name.endswith("_sum")
+            value = _number(sample.value, integer=integer)
+            yield f"{sample.name}{{{label_text}}} {value}\n" if label_text else f"{sample.name} {value}\n"

@@ -1,0 +1,139 @@
+"""The proxy's pooled upstream HTTP client (aiohttp), as the AI and HTTP handlers use it.
+
+aiohttp keeps up with hundreds of concurrent proxied requests on one event loop, where
+a single pooled httpx client serialises badly; handlers only see the small surface here.
+
+Example:
+    >>> client = UpstreamClient()                                          # doctest: +SKIP
+    >>> resp = await client.send("POST", "http://127.0.0.1:8443/v1/messages",
+    ...                          [("content-type", "application/json")], b"{}")   # doctest: +SKIP
+    >>> body = await resp.read()                                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import AsyncIterator, Iterable
+
+import aiohttp
+
+__all__ = ["UpstreamClient", "UpstreamError", "UpstreamResponse", "UpstreamTimeout"]
+
+
+class UpstreamError(Exception):
+    """The upstream could not be reached (agentgateway: 503 ``upstream call failed: …``)."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """The upstream did not answer in time (agentgateway: 504)."""
+
+
+def _os_text(exc: BaseException) -> str:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        code = getattr(cur, "errno", None)
+        if isinstance(code, int) and code:
+            return f"{os.strerror(code)} (os error {code})"
+        cur = getattr(cur, "os_error", None) or cur.__cause__ or cur.__context__
+    text = str(exc)
+    if "refused" in text.lower():
+        return f"{os.strerror(errno.ECONNREFUSED)} (os error {errno.ECONNREFUSED})"
+    return text or type(exc).__name__
+
+
+class UpstreamResponse:
+    """A response whose body has not been read yet; read it once, then it is released."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._r = response
+        self.status: int = response.status
+        self.headers: list[tuple[str, str]] = [(k.lower(), v) for k, v in response.headers.items()]
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header (case-insensitive), or None."""
+        return self._r.headers.get(name)
+
+    async def read(self) -> bytes:
+        """The whole body.
+
+        Raises:
+            UpstreamError: the connection broke while reading.
+        """
+        try:
+            return await self._r.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise UpstreamError(_os_text(exc)) from exc
+        finally:
+            self._r.release()
+
+    async def iter_raw(self) -> AsyncIterator[bytes]:
+        """The body as it arrives."""
+        try:
+            async for chunk in self._r.content.iter_any():
+                yield chunk
+        finally:
+            self._r.release()
+
+    async def iter_lines(self) -> AsyncIterator[str]:
+        """The body line by line (without line endings), for server-sent events."""
+        try:
+            async for raw in self._r.content:
+                yield raw.decode("utf-8", "replace").rstrip("\r\n")
+        finally:
+            self._r.release()
+
+    def close(self) -> None:
+        """Drop the connection (when the body will not be read)."""
+        self._r.close()
+
+
+class UpstreamClient:
+    """One proxy's connection pool to every upstream (created lazily inside the running loop)."""
+
+    def __init__(self, connect_timeout: float = 10.0) -> None:
+        self._connect_timeout = connect_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=None, keepalive_timeout=30),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
+                auto_decompress=False, trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+            )
+        return self._session
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | None = None,
+        *,
+        decompress: bool = False,
+    ) -> UpstreamResponse:
+        """Send a request and return once the response headers are in.
+
+        Raises:
+            UpstreamTimeout: connecting took too long.
+            UpstreamError: the connection failed.
+        """
+        try:
+            response = await self._get().request(
+                method, url, headers=list(headers), data=body, allow_redirects=False,
+                auto_decompress=decompress,
+            )
+        except (TimeoutError, aiohttp.ConnectionTimeoutError) as exc:
+            raise UpstreamTimeout("upstream call timeout") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise UpstreamError(_os_text(exc)) from exc
+        return UpstreamResponse(response)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,449 @@
+"""A local stand-in for Anthropic's Messages API (``POST /v1/messages``), for the sandbox.
+
+It checks what the real API checks first (an API key shaped like an Anthropic key, sent as
+``x-api-key`` or ``Authorization: Bearer``,
+the ``anthropic-version`` header, a known model, ``max_tokens``) and answers with the
+same shapes, including streaming events. Answers are deterministic: they say they come
+from the sandbox model, quote the question and add sentences picked by a hash of the
+prompt, so the same request always gets the same answer.
+
+Token counts use a simple, documented estimate (:func:`count_tokens`): one token per word,
+number or punctuation mark. Keys are never logged; at most ``sk-ant-…abcd``.
+
+Run it alone::
+
+    python -m agwlab.sandbox.workloads.anthropic_standin --host 127.0.0.1 --port 8443
+
+Example:
+    >>> count_tokens("Hello, world!")
+    4
+    >>> mask_key("sk-ant-api03-abcdefghijklmnop-wxyz")
+    'sk-ant-…wxyz'
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import re
+import secrets
+import string
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..proxy.serving import BoundServer, os_error_text, serve_asgi
+from ..runtime import PodContext, WorkloadFailed
+
+__all__ = [
+    "ALIASES",
+    "AnthropicStandinWorkload",
+    "DEFAULT_PORT",
+    "MODELS",
+    "answer_for",
+    "count_tokens",
+    "create_app",
+    "mask_key",
+    "resolve_model",
+]
+
+DEFAULT_PORT = 8443
+_VERSION_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+#: Model ids the stand-in serves, with their display names.
+MODELS: dict[str, str] = {
+    "claude-opus-4-7": "Claude Opus 4.7",
+    "claude-sonnet-4-6": "Claude Sonnet 4.6",
+    "claude-opus-4-6": "Claude Opus 4.6",
+    "claude-opus-4-5-20251101": "Claude Opus 4.5",
+    "claude-haiku-4-5-20251001": "Claude Haiku 4.5",
+    "claude-sonnet-4-5-20250929": "Claude Sonnet 4.5",
+    "claude-opus-4-1-20250805": "Claude Opus 4.1",
+    "claude-opus-4-20250514": "Claude Opus 4",
+    "claude-sonnet-4-20250514": "Claude Sonnet 4",
+    "claude-3-7-sonnet-20250219": "Claude Sonnet 3.7",
+    "claude-3-5-haiku-20241022": "Claude Haiku 3.5",
+    "claude-3-haiku-20240307": "Claude Haiku 3",
+}
+#: Aliases the API accepts, and the dated id each resolves to.
+ALIASES: dict[str, str] = {
+    "claude-opus-4-5": "claude-opus-4-5-20251101",
+    "claude-haiku-4-5": "claude-haiku-4-5-20251001",
+    "claude-sonnet-4-5": "claude-sonnet-4-5-20250929",
+    "claude-opus-4-1": "claude-opus-4-1-20250805",
+    "claude-opus-4-0": "claude-opus-4-20250514",
+    "claude-sonnet-4-0": "claude-sonnet-4-20250514",
+    "claude-3-7-sonnet-latest": "claude-3-7-sonnet-20250219",
+    "claude-3-5-haiku-latest": "claude-3-5-haiku-20241022",
+}
+_MODEL_DATES = {m: m.rsplit("-", 1)[1] for m in MODELS if m[-8:].isdigit()}
+
+_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+_KEY_SHAPE = re.compile(r"^sk-ant-[A-Za-z0-9_\-]{8,}$")
+_SENTENCES = (
+    "A gateway in front of the model gives you one place for keys, routing, limits and telemetry.",
+    "The request went through the sandbox, so no real model was called and no tokens were billed.",
+    "Try asking the same question with \"stream\": true to watch the answer arrive in chunks.",
+    "Every call is counted, so the token usage shows up in the gateway's metrics.",
+    "Send a traceparent header and you can follow this request from the gateway to the collector.",
+    "The same prompt always gets the same answer here, which keeps the lab's outputs repeatable.",
+    "In a real cluster this answer would come from Anthropic's API; the shape of the response is the same.",
+    "Short, specific questions make the token counts in the access log easy to compare.",
+)
+#: Topic sentences chosen by words in the question, so answers read as on-topic.
+_TOPICS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("istio", "ambient", "mesh", "ztunnel", "waypoint"),
+     "Istio's ambient mode takes the mesh out of the sidecars: a per-node ztunnel handles mTLS and L4 "
+     "traffic, and optional waypoint proxies add L7 policy only where it is needed."),
+    (("kubernetes", "k8s", "cluster", "pod", "deployment", "kubectl"),
+     "On Kubernetes the gateway is an ordinary Deployment and Service, so kubectl shows its pods, logs "
+     "and endpoints like those of any other workload."),
+    (("agentgateway", "gateway", "proxy", "route", "routing"),
+     "agentgateway sits between clients and model or tool servers: it picks the route, injects the "
+     "provider's key, translates OpenAI requests into Anthropic's format and records each call."),
+    (("mcp", "tool", "tools", "agent", "agents"),
+     "MCP gives an agent one way to discover and call tools; a gateway can put several tool servers "
+     "behind a single endpoint and log every call."),
+    (("trace", "tracing", "span", "opentelemetry", "otel", "collector"),
+     "With tracing on, each request carries a W3C traceparent, so its server and client spans can be "
+     "followed from the gateway into the collector."),
+    (("metric", "metrics", "prometheus", "grafana", "dashboard"),
+     "Prometheus scrapes the gateway's /metrics endpoint, where token usage per model appears as "
+     "agentgateway_gen_ai_client_token_usage."),
+    (("token", "tokens", "cost", "usage", "billing"),
+     "Tokens are counted on the way in and out, which is what usage limits and cost reports are built on."),
+    (("security", "secret", "key", "auth", "authentication"),
+     "Keeping the provider key in a Kubernetes Secret that only the gateway reads means clients never "
+     "need to hold it."),
+    (("hello", "hi", "hey", "greetings"),
+     "Hello! This is the sandbox model answering through the gateway."),
+    (("python", "code", "function", "script"),
+     "Any OpenAI-compatible client library can call the gateway; only its base URL has to change."),
+)
+
+
+def count_tokens(text: str) -> int:
+    """The stand-in's token estimate: one token per word, number or punctuation mark."""
+    return len(_TOKEN.findall(text))
+
+
+def mask_key(key: str | None) -> str:
+    """A key as it may appear in logs: ``sk-ant-…abcd`` (never more)."""
+    if not key:
+        return "<none>"
+    prefix = "sk-ant-" if key.startswith("sk-ant-") else ""
+    return f"{prefix}…{key[-4:]}" if len(key) >= 12 else f"{prefix}…"
+
+
+def resolve_model(model: str) -> str | None:
+    """The dated model id for an id or alias, or None for a model the API does not know."""
+    if model in MODELS:
+        return model
+    return ALIASES.get(model)
+
+
+def _random_id(prefix: str, n: int = 24) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return prefix + "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, dict):
+                if block.get("type") == "text":
+                    parts.append(str(block.get("text", "")))
+                elif block.get("type") == "tool_result":
+                    parts.append(_text_of(block.get("content", "")))
+        return "\n".join(parts)
+    return ""
+
+
+def _prompt_texts(body: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+    system = _text_of(body.get("system", ""))
+    messages = [(str(m.get("role", "")), _text_of(m.get("content"))) for m in body.get("messages") or []
+                if isinstance(m, dict)]
+    return system, messages
+
+
+def input_tokens_for(body: dict[str, Any]) -> int:
+    """Input tokens of a Messages body: its texts plus 3 per message and 1 for the system prompt."""
+    system, messages = _prompt_texts(body)
+    total = count_tokens(system) + (1 if system else 0)
+    for _role, text in messages:
+        total += count_tokens(text) + 3
+    return max(total, 1)
+
+
+def answer_for(model: str, body: dict[str, Any]) -> str:
+    """The deterministic answer to a Messages body (same prompt, same answer).
+
+    It names the sandbox model, quotes the question, adds up to two sentences on the topics
+    the question mentions, and one or two general ones picked by a hash of the prompt.
+    """
+    system, messages = _prompt_texts(body)
+    question = next((text for role, text in reversed(messages) if role == "user"), "").strip()
+    digest = hashlib.sha256(f"{model}\n{system}\n{question}".encode()).digest()
+    quoted = " ".join(question.split())
+    if len(quoted) > 120:
+        quoted = quoted[:117].rstrip() + "..."
+    words = set(re.findall(r"[a-z0-9]+", question.lower()))
+    topical = [sentence for keys, sentence in _TOPICS if words.intersection(keys)][:2]
+    general = list(dict.fromkeys(_SENTENCES[digest[i] % len(_SENTENCES)] for i in range(3)))
+    general = general[: 1 + digest[3] % 2]
+    opening = f'You asked: "{quoted}".' if quoted else "You sent no question."
+    style = f" (Following the system prompt: {' '.join(system.split())[:80]})" if system else ""
+    return f"(agwlab sandbox model {model}) {opening}{style} " + " ".join(topical + general)
+
+
+def _truncate(text: str, max_tokens: int) -> tuple[str, int, bool]:
+    matches = list(_TOKEN.finditer(text))
+    if len(matches) <= max_tokens:
+        return text, len(matches), False
+    if max_tokens <= 0:
+        return "", 0, True
+    return text[: matches[max_tokens - 1].end()], max_tokens, True
+
+
+def _error(status: int, kind: str, message: str, request_id: str) -> JSONResponse:
+    return JSONResponse(
+        {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id},
+        status_code=status, headers={"request-id": request_id},
+    )
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def create_app(
+    log: Callable[[str], None] | None = None,
+    *,
+    stream_delay: float = 0.01,
+    response_delay: float = 0.0,
+) -> Starlette:
+    """The stand-in's ASGI app.
+
+    Args:
+        log: receives one line per request (keys masked); ``None`` logs nothing.
+        stream_delay: seconds between streamed text chunks (makes time-to-first-token real).
+        response_delay: seconds to wait before a non-streaming answer.
+    """
+
+    def write(line: str) -> None:
+        if log is not None:
+            ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            log(f"{ts} INFO {line}")
+
+    def check_headers(request: Request, request_id: str) -> tuple[Response | None, str | None]:
+        key = request.headers.get("x-api-key")
+        auth = request.headers.get("authorization", "")
+        if key is None and auth.lower().startswith("bearer "):
+            key = auth[7:].strip()
+        if not key or not _KEY_SHAPE.match(key):
+            return _error(401, "authentication_error", "invalid x-api-key", request_id), key
+        version = request.headers.get("anthropic-version")
+        if not version:
+            return _error(400, "invalid_request_error", "anthropic-version: header is required", request_id), key
+        if not _VERSION_SHAPE.match(version):
+            return _error(400, "invalid_request_error",
+                          f"anthropic-version: invalid version {version}", request_id), key
+        return None, key
+
+    async def parse_body(request: Request, request_id: str) -> tuple[dict[str, Any] | None, Response | None]:
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError):
+            return None, _error(400, "invalid_request_error", "The request body is not valid JSON.", request_id)
+        if not isinstance(body, dict):
+            return None, _error(400, "invalid_request_error", "The request body must be a JSON object.",
+                                request_id)
+        return body, None
+
+    async def messages(request: Request) -> Response:
+        request_id = _random_id("req_011C")
+        bad, key = check_headers(request, request_id)
+        if bad is not None:
+            write(f"POST /v1/messages {bad.status_code} key={mask_key(key)}")
+            return bad
+        body, bad = await parse_body(request, request_id)
+        if bad is not None or body is None:
+            write(f"POST /v1/messages 400 key={mask_key(key)}")
+            return bad  # type: ignore[return-value]
+        for field in ("model", "messages", "max_tokens"):
+            if field not in body:
+                write(f"POST /v1/messages 400 key={mask_key(key)} missing={field}")
+                return _error(400, "invalid_request_error", f"{field}: Field required", request_id)
+        if not isinstance(body["max_tokens"], int) or body["max_tokens"] < 1:
+            return _error(400, "invalid_request_error", "max_tokens: Input should be a valid integer >= 1",
+                          request_id)
+        if not isinstance(body["messages"], list) or not body["messages"]:
+            return _error(400, "invalid_request_error", "messages: at least one message is required", request_id)
+        model = resolve_model(str(body["model"]))
+        if model is None:
+            write(f"POST /v1/messages 404 key={mask_key(key)} model={body['model']}")
+            return _error(404, "not_found_error", f"model: {body['model']}", request_id)
+        text = answer_for(model, body)
+        stop_reason, stop_sequence = "end_turn", None
+        for seq in body.get("stop_sequences") or []:
+            if isinstance(seq, str) and seq and seq in text:
+                text, stop_reason, stop_sequence = text[: text.index(seq)], "stop_sequence", seq
+                break
+        text, out_tokens, truncated = _truncate(text, int(body["max_tokens"]))
+        if truncated:
+            stop_reason, stop_sequence = "max_tokens", None
+        in_tokens = input_tokens_for(body)
+        msg_id = _random_id("msg_01", 22)
+        usage = {
+            "input_tokens": in_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+            "output_tokens": out_tokens, "service_tier": "standard",
+        }
+        write(f"POST /v1/messages 200 key={mask_key(key)} model={model} stream={bool(body.get('stream'))} "
+              f"input_tokens={in_tokens} output_tokens={out_tokens} traceparent={request.headers.get('traceparent', '-')}")
+        headers = {"request-id": request_id}
+        if body.get("stream"):
+            return StreamingResponse(
+                _stream(msg_id, model, text, usage, stop_reason, stop_sequence, stream_delay),
+                media_type="text/event-stream", headers={**headers, "cache-control": "no-cache"},
+            )
+        if response_delay:
+            await asyncio.sleep(response_delay)
+        return JSONResponse({
+            "id": msg_id, "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": stop_reason, "stop_sequence": stop_sequence, "usage": usage,
+        }, headers=headers)
+
+    async def count(request: Request) -> Response:
+        request_id = _random_id("req_011C")
+        bad, _key = check_headers(request, request_id)
+        if bad is not None:
+            return bad
+        body, bad = await parse_body(request, request_id)
+        if bad is not None or body is None:
+            return bad  # type: ignore[return-value]
+        if resolve_model(str(body.get("model", ""))) is None:
+            return _error(404, "not_found_error", f"model: {body.get('model')}", request_id)
+        return JSONResponse({"input_tokens": input_tokens_for(body)})
+
+    async def models(request: Request) -> Response:
+        request_id = _random_id("req_011C")
+        bad, _key = check_headers(request, request_id)
+        if bad is not None:
+            return bad
+        data = [
+            {"type": "model", "id": m, "display_name": name,
+             "created_at": (f"{_MODEL_DATES[m][:4]}-{_MODEL_DATES[m][4:6]}-{_MODEL_DATES[m][6:]}T00:00:00Z"
+                            if m in _MODEL_DATES else "2026-01-01T00:00:00Z")}
+            for m, name in MODELS.items()
+        ]
+        return JSONResponse({"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]})
+
+    async def not_found(request: Request) -> Response:
+        return _error(404, "not_found_error", "Not Found", _random_id("req_011C"))
+
+    return Starlette(routes=[
+        Route("/v1/messages", messages, methods=["POST"]),
+        Route("/v1/messages/count_tokens", count, methods=["POST"]),
+        Route("/v1/models", models, methods=["GET"]),
+        Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+    ])
+
+
+async def _stream(msg_id: str, model: str, text: str, usage: dict[str, Any], stop_reason: str,
+                  stop_sequence: str | None, delay: float) -> AsyncIterator[bytes]:
+    start_usage = dict(usage, output_tokens=1)
+    yield _sse("message_start", {"type": "message_start", "message": {
+        "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
+        "stop_reason": None, "stop_sequence": None, "usage": start_usage,
+    }})
+    yield _sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                       "content_block": {"type": "text", "text": ""}})
+    yield _sse("ping", {"type": "ping"})
+    words = re.findall(r"\S+\s*", text)
+    for i in range(0, len(words), 4):
+        if delay:
+            await asyncio.sleep(delay)
+        yield _sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                           "delta": {"type": "text_delta", "text": "".join(words[i:i + 4])}})
+    yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+    yield _sse("message_delta", {"type": "message_delta",
+                                 "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
+                                 "usage": {"output_tokens": usage["output_tokens"]}})
+    yield _sse("message_stop", {"type": "message_stop"})
+
+
+class AnthropicStandinWorkload:
+    """The stand-in as a sandbox workload: serves on ``<pod ip>:<container port>`` (default 8443).
+
+    Pod env ``STREAM_DELAY_MS`` (default 10) and ``RESPONSE_DELAY_MS`` (default 0) set the
+    simulated latencies.
+    """
+
+    def __init__(self) -> None:
+        self._server: BoundServer | None = None
+        self._stopped = False
+
+    async def start(self, pod: PodContext) -> None:
+        """Serve until :meth:`stop`.
+
+        Raises:
+            WorkloadFailed: the port is taken.
+        """
+        port = next((int(p["containerPort"]) for p in pod.ports if p.get("containerPort")), DEFAULT_PORT)
+        app = create_app(
+            pod.log.write,
+            stream_delay=float(pod.env.get("STREAM_DELAY_MS", "10")) / 1000,
+            response_delay=float(pod.env.get("RESPONSE_DELAY_MS", "0")) / 1000,
+        )
+        try:
+            self._server = await serve_asgi(app, pod.pod_ip, port)
+        except OSError as exc:
+            raise WorkloadFailed(f"cannot listen on {pod.pod_ip}:{port}: {os_error_text(exc)}") from None
+        pod.log.write(f"{datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')} INFO anthropic stand-in "
+                      f"serving the Messages API on http://{pod.pod_ip}:{port}/v1/messages "
+                      f"({len(MODELS)} models)")
+
+    async def stop(self) -> None:
+        self._stopped = True
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+
+    def alive(self) -> bool:
+        return not self._stopped
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the stand-in alone (logs to stdout)."""
+    parser = argparse.ArgumentParser(description="Anthropic Messages API stand-in (no real model).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    args = parser.parse_args(argv)
+
+    async def run() -> None:
+        server = await serve_asgi(create_app(print), args.host, args.port)
+        print(f"serving on http://{args.host}:{server.address[1]}/v1/messages", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""The metrics registry and its exposition (reference §3)."""
+
+from __future__ import annotations
+
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+from agwlab.sandbox.proxy.config import GatewayConfig, Listener
+from agwlab.sandbox.proxy.context import RequestContext
+from agwlab.sandbox.proxy.metrics import (
+    OPENMETRICS_CONTENT_TYPE,
+    TEXT_CONTENT_TYPE,
+    ProxyMetrics,
+    content_type_for,
+)
+
+
+def ctx() -> RequestContext:
+    gw = GatewayConfig("ns", "gw", "agentgateway", "127.0.0.1", (Listener("http", 8080),))
+    return RequestContext(gateway=gw, listener=gw.listeners[0], method="POST", path="/mcp", host="h",
+                          src_addr="127.0.0.1:1", status=200, protocol="mcp")
+
+
+def test_unset_labels_are_unknown_and_values_add_up() -> None:
+    m = ProxyMetrics(tag="1.4.1")
+    c = ctx()
+    m.record_request(c, response_bytes=10, duration=0.002)
+    m.record_request(c, response_bytes=5, duration=0.2)
+    m.record_mcp_request(c, method="tools/call", resource_type="tool", server="mcp-target", resource="fetch")
+    m.record_mcp_request(c, method="tools/list")
+    fams = {f.name: f for f in text_string_to_metric_families(m.exposition())}
+    req = fams["agentgateway_requests"].samples
+    assert len(req) == 1 and req[0].value == 2
+    assert req[0].labels == {"backend": "unknown", "protocol": "mcp", "method": "POST", "status": "200",
+                             "reason": "Upstream", "bind": "8080/ns/gw", "gateway": "ns/gw", "listener": "http",
+                             "route": "unknown", "route_rule": "unknown"}
+    assert fams["agentgateway_response_bytes"].samples[0].value == 15
+    mcp = {s.labels["method"]: s.labels for s in fams["agentgateway_mcp_requests"].samples}
+    assert mcp["tools/list"]["server"] == "unknown" and mcp["tools/call"]["resource"] == "fetch"
+    buckets = {s.labels["le"]: s.value for s in fams["agentgateway_request_duration_seconds"].samples
+               if s.name.endswith("_bucket")}
+    assert buckets["0.001"] == 0 and buckets["0.005"] == 1 and buckets["+Inf"] == 2
+
+
+def test_text_layout_matches_agentgateways_encoder() -> None:
+    m = ProxyMetrics(tag="1.4.1")
+    m.record_gen_ai(ctx(), system="anthropic", request_model="a", response_model="a",
+                    tokens={"input": 33, "output": 156}, duration=4.2, time_to_first_token=0.3)
+    text = m.exposition()
+    assert text.endswith("# EOF\n") and "_created" not in text
+    assert "# TYPE agentgateway_build info\nagentgateway_build_info{tag=\"1.4.1\"} 1\n" in text
+    assert "# TYPE agentgateway_requests counter\n" in text
+    assert "# UNIT agentgateway_request_duration_seconds seconds\n" in text
+    assert 'agentgateway_gen_ai_client_token_usage_bucket{le="64.0",gen_ai_token_type="input",' in text
+    assert 'agentgateway_gen_ai_client_token_usage_sum{gen_ai_token_type="output",gen_ai_operation_name="chat",' \
+           'gen_ai_system="anthropic",gen_ai_request_model="a",gen_ai_response_model="a",bind="8080/ns/gw",' \
+           'gateway="ns/gw",listener="http",route="unknown",route_rule="unknown"} 156.0\n' in text
+    assert "agentgateway_gen_ai_server_time_to_first_token_count{" in text
+    assert "agentgateway_gen_ai_server_time_per_output_token_count{" not in text
+
+
+def test_content_type_negotiation() -> None:
+    assert content_type_for(None) == TEXT_CONTENT_TYPE == "text/plain;charset=utf-8"
+    assert content_type_for("*/*") == TEXT_CONTENT_TYPE
+    assert content_type_for("application/openmetrics-text;version=1.0.0,text/plain;q=0.5") == OPENMETRICS_CONTENT_TYPE
