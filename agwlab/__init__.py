@@ -1,0 +1,65 @@
+"""agwlab: a hands-on lab guide for agentgateway on Kubernetes, with a local sandbox.
+
+The notebooks import what they need from here::
+
+    from agwlab import connect, check, kube, manifests, llm, traces, metrics, widgets
+
+    lab = connect()               # the sandbox (started if needed), or AGWLAB_TARGET=cluster
+    kube.apply(lab, manifests.stage("llm", api_key=lab.api_key()))
+
+Names are loaded on first use, so ``python -m agwlab sandbox …`` and the sandbox itself
+do not pay for the notebook stack (kubernetes client, pandas, ipywidgets).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from . import checks, errors, kube, llm, manifests, mcp, metrics, secrets, traces, widgets
+    from .checks import check
+    from .errors import CheckFailed, LabError
+    from .lab import Lab, connect, prepare
+
+__all__ = [
+    "CheckFailed",
+    "Lab",
+    "LabError",
+    "check",
+    "checks",
+    "connect",
+    "errors",
+    "prepare",
+    "kube",
+    "llm",
+    "manifests",
+    "mcp",
+    "metrics",
+    "secrets",
+    "traces",
+    "widgets",
+]
+
+_NAMES = {
+    "CheckFailed": ("errors", "CheckFailed"),
+    "LabError": ("errors", "LabError"),
+    "Lab": ("lab", "Lab"),
+    "connect": ("lab", "connect"),
+    "prepare": ("lab", "prepare"),
+    "check": ("checks", "check"),
+}
+_MODULES = {"checks", "errors", "kube", "llm", "manifests", "mcp", "metrics", "secrets", "traces", "widgets"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _NAMES:
+        module, attr = _NAMES[name]
+        return getattr(importlib.import_module(f".{module}", __name__), attr)
+    raise AttributeError(f"module 'agwlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,565 @@
+"""The lab's Kubernetes objects, stage by stage, as the tutorial has them, corrected.
+
+Each object is a :class:`Manifest`: the dict that is applied, the YAML a reader can copy
+(Secret values shown as ``$ANTHROPIC_API_KEY``), and a note saying what changed from the
+original tutorial and why. The stages:
+
+- ``"llm"``: Gateway, Secret, AgentgatewayBackend for Anthropic, HTTPRoute ``/anthropic``.
+- ``"tracing"``: the AgentgatewayPolicy that turns tracing on. It exports to the collector
+  the agentgateway docs install with Helm; :func:`collector` writes that collector out for
+  clusters that have none.
+- ``"mcp"``: the MCP website fetcher (Deployment + Service), its AgentgatewayBackend and
+  the HTTPRoute ``/mcp``.
+
+Example:
+    >>> print(stage_yaml("mcp", api_key=None))   # doctest: +ELLIPSIS
+    # MCP server ...
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import os
+import textwrap
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import yaml
+
+from .secrets import ApiKey, redact
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "LAB_LABEL",
+    "Manifest",
+    "ManifestList",
+    "Stage",
+    "anthropic_backend",
+    "anthropic_secret",
+    "claude_route",
+    "collector",
+    "gateway",
+    "lab_objects",
+    "mcp_backend",
+    "mcp_fetcher",
+    "mcp_route",
+    "stage",
+    "stage_yaml",
+    "tracing_policy",
+]
+
+Stage = Literal["llm", "tracing", "mcp"]
+
+DEFAULT_MODEL = "claude-sonnet-4-5-20250929"
+GATEWAY = "agentgateway-route"
+GATEWAY_NS = "agentgateway-system"
+MCP_NS = "default"
+TELEMETRY_NS = "telemetry"
+COLLECTOR = "opentelemetry-collector-traces"
+FETCHER = "mcp-website-fetcher"
+# Every object the lab creates carries this label, so cleanup can prove nothing is left.
+LAB_LABEL = {"app.kubernetes.io/part-of": "agwlab"}
+_KEY_PLACEHOLDER = "$ANTHROPIC_API_KEY"
+
+
+class _Dumper(yaml.SafeDumper):
+    # Shared dicts (a Deployment's selector and template labels) are written out, not as &anchors.
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str_presenter)
+
+
+def to_yaml(obj: dict[str, Any]) -> str:
+    """YAML in the usual key order (apiVersion, kind, metadata, spec …)."""
+    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One object of the lab.
+
+    Attributes:
+        obj: what is applied to the cluster.
+        note: what changed from the original tutorial and why ("" if nothing did).
+        shown: what is displayed (differs from ``obj`` only for Secrets: no key in it).
+    """
+
+    obj: dict[str, Any]
+    note: str = ""
+    shown: dict[str, Any] | None = None
+
+    @property
+    def kind(self) -> str:
+        return str(self.obj["kind"])
+
+    @property
+    def name(self) -> str:
+        return str(self.obj["metadata"]["name"])
+
+    @property
+    def namespace(self) -> str | None:
+        return self.obj["metadata"].get("namespace")
+
+    @property
+    def api_version(self) -> str:
+        return str(self.obj["apiVersion"])
+
+    def yaml(self) -> str:
+        """The YAML a reader can copy (Secret values as ``$ANTHROPIC_API_KEY``)."""
+        return redact(to_yaml(self.shown if self.shown is not None else self.obj))
+
+    def __str__(self) -> str:
+        comment = "".join(f"# {line}\n" for line in _wrap(self.note)) if self.note else ""
+        return comment + self.yaml()
+
+    def __repr__(self) -> str:
+        # What a notebook shows as text: the copyable YAML, never the Secret's value.
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        note = (
+            '<div style="background:#fff8c5;padding:4px 8px;margin-bottom:2px">'
+            f"<b>Compared with the tutorial:</b> {html.escape(self.note)}</div>"
+            if self.note
+            else ""
+        )
+        pre = '<pre style="font-family:monospace;background:#f6f8fa;padding:6px 8px;margin-top:0">'
+        return redact(f"{note}{pre}{html.escape(self.yaml())}</pre>")
+
+
+class ManifestList(list[Manifest]):
+    """Several manifests that display as one YAML stream (``---`` between documents)."""
+
+    def __str__(self) -> str:
+        return "---\n".join(str(m) for m in self)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        return "".join(m._repr_html_() for m in self)
+
+
+def _meta(name: str, namespace: str | None, **labels: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    meta["labels"] = {**labels, **LAB_LABEL}
+    return meta
+
+
+def gateway(*, gateway_class: str = "agentgateway") -> Manifest:
+    """The Gateway ``agentgateway-route``: one HTTP listener on 8080 that takes routes from any namespace."""
+    obj = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": _meta(GATEWAY, GATEWAY_NS, app="agentgateway"),
+        "spec": {
+            "gatewayClassName": gateway_class,
+            "listeners": [
+                {
+                    "protocol": "HTTP",
+                    "port": 8080,
+                    "name": "http",
+                    "allowedRoutes": {"namespaces": {"from": "All"}},
+                }
+            ],
+        },
+    }
+    note = ""
+    if gateway_class == "agentgateway":
+        note = (
+            "gatewayClassName is agentgateway, the class open-source agentgateway creates; the tutorial's "
+            "enterprise-agentgateway exists only with Solo's enterprise chart and a licence. Its proxy "
+            "Deployment and Service are named after the Gateway (agentgateway-route) in agentgateway-system, "
+            "not agentgateway in gloo-system."
+        )
+    return Manifest(obj, note)
+
+
+def anthropic_secret(api_key: ApiKey | str | None) -> Manifest:
+    """The Secret ``anthropic-secret`` holding the key under ``Authorization`` (the default key name)."""
+    value = api_key.reveal() if isinstance(api_key, ApiKey) else (api_key or _KEY_PLACEHOLDER)
+    obj = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta("anthropic-secret", GATEWAY_NS, app="agentgateway-route"),
+        "type": "Opaque",
+        "stringData": {"Authorization": value},
+    }
+    shown = copy.deepcopy(obj)
+    shown["stringData"]["Authorization"] = _KEY_PLACEHOLDER
+    return Manifest(
+        obj,
+        "Unchanged: agentgateway reads the key from the Secret's Authorization entry by default "
+        "(secretRef.key "
+        "picks another). It must be in the same namespace as the AgentgatewayBackend.",
+        shown,
+    )
+
+
+def anthropic_backend(*, model: str | None = DEFAULT_MODEL) -> Manifest:
+    """The AgentgatewayBackend ``anthropic``: Claude via the Anthropic provider, key from the Secret.
+
+    Args:
+        model: pin this model for every request (``None`` lets the client choose).
+    """
+    anthropic: dict[str, Any] = {"model": model} if model else {}
+    obj = {
+        "apiVersion": "agentgateway.dev/v1alpha1",
+        "kind": "AgentgatewayBackend",
+        "metadata": _meta("anthropic", GATEWAY_NS, app="agentgateway-route"),
+        "spec": {
+            "ai": {"provider": {"anthropic": anthropic}},
+            "policies": {"auth": {"secretRef": {"name": "anthropic-secret"}}},
+        },
+    }
+    return Manifest(
+        obj,
+        "Unchanged, but check it with kubectl get agentgatewaybackend (short name agbe): there is no Backend "
+        "kind in agentgateway.dev. A pinned model overrides whatever model the client sends.",
+    )
+
+
+def claude_route() -> Manifest:
+    """The HTTPRoute ``claude``: ``/anthropic`` to the ``anthropic`` backend, without a path rewrite."""
+    obj = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": _meta("claude", GATEWAY_NS, app="agentgateway-route"),
+        "spec": {
+            "parentRefs": [{"name": GATEWAY, "namespace": GATEWAY_NS}],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/anthropic"}}],
+                    "backendRefs": [
+                        {"name": "anthropic", "group": "agentgateway.dev", "kind": "AgentgatewayBackend"}
+                    ],
+                }
+            ],
+        },
+    }
+    return Manifest(
+        obj,
+        "No URLRewrite: an AI backend treats every request as an OpenAI chat completion and the Anthropic "
+        "provider sends it to /v1/messages whatever the path, so rewriting to /v1/chat/completions did "
+        "nothing and misled. The backendRef's namespace is dropped (it is the route's own).",
+    )
+
+
+_COLLECTOR_CONFIG = """\
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 0.0.0.0:4317
+      http:
+        endpoint: 0.0.0.0:4318
+processors:
+  batch: {}
+exporters:
+  debug:
+    verbosity: detailed
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [debug]
+"""
+
+
+def collector() -> ManifestList:
+    """An OpenTelemetry collector in ``telemetry`` printing every span (debug exporter, detailed).
+
+    The same objects the ``opentelemetry-collector`` Helm chart would create for a release
+    named ``opentelemetry-collector-traces`` in mode ``deployment``, reduced to traces.
+    """
+    labels = {"app.kubernetes.io/name": "opentelemetry-collector", "app.kubernetes.io/instance": COLLECTOR}
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(TELEMETRY_NS, None)}
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(COLLECTOR, TELEMETRY_NS, **labels),
+        "data": {"relay": _COLLECTOR_CONFIG},
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(COLLECTOR, TELEMETRY_NS, **labels),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "opentelemetry-collector",
+                            "image": "otel/opentelemetry-collector-contrib:0.127.0",
+                            "command": ["/otelcol-contrib", "--config=/conf/relay.yaml"],
+                            "ports": [
+                                {"name": "otlp", "containerPort": 4317, "protocol": "TCP"},
+                                {"name": "otlp-http", "containerPort": 4318, "protocol": "TCP"},
+                            ],
+                            "volumeMounts": [{"name": "config", "mountPath": "/conf"}],
+                        }
+                    ],
+                    "volumes": [
+                        {
+                            "name": "config",
+                            "configMap": {
+                                "name": COLLECTOR,
+                                "items": [{"key": "relay", "path": "relay.yaml"}],
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(COLLECTOR, TELEMETRY_NS, **labels),
+        "spec": {
+            "selector": labels,
+            "ports": [
+                {"name": "otlp", "port": 4317, "targetPort": 4317, "protocol": "TCP", "appProtocol": "grpc"},
+                {"name": "otlp-http", "port": 4318, "targetPort": 4318, "protocol": "TCP"},
+            ],
+        },
+    }
+    note = (
+        "The tutorial assumes a collector is already running. This is the one agentgateway's docs install "
+        "with Helm (release opentelemetry-collector-traces in telemetry), written out: an OTLP receiver and "
+        "the debug exporter, which prints every span to the collector's log."
+    )
+    return ManifestList(
+        [Manifest(namespace), Manifest(config), Manifest(deployment, note), Manifest(service)]
+    )
+
+
+def tracing_policy() -> Manifest:
+    """The AgentgatewayPolicy ``tracing``: export spans of every request on the Gateway to the collector."""
+    obj = {
+        "apiVersion": "agentgateway.dev/v1alpha1",
+        "kind": "AgentgatewayPolicy",
+        "metadata": _meta("tracing", GATEWAY_NS),
+        "spec": {
+            "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY}],
+            "frontend": {
+                "tracing": {
+                    "backendRef": {"name": COLLECTOR, "namespace": TELEMETRY_NS, "port": 4317},
+                    "protocol": "GRPC",
+                    "randomSampling": "true",
+                }
+            },
+        },
+    }
+    return Manifest(
+        obj,
+        "New: the tutorial says traces are on, but nothing traces by default today. This policy on the "
+        "Gateway exports spans over OTLP/gRPC to opentelemetry-collector-traces.telemetry:4317 and samples "
+        "every request (requests that carry a traceparent are sampled anyway).",
+    )
+
+
+def mcp_fetcher() -> ManifestList:
+    """The MCP website fetcher: the tutorial's Deployment and Service in ``default`` (SSE on port 8000)."""
+    labels = {"app": FETCHER}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(FETCHER, MCP_NS),
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": FETCHER,
+                            "image": "ghcr.io/peterj/mcp-website-fetcher:main",
+                            "imagePullPolicy": "Always",
+                        }
+                    ]
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(FETCHER, MCP_NS),
+        "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8000, "protocol": "TCP"}]},
+    }
+    return ManifestList(
+        [
+            Manifest(deployment),
+            Manifest(
+                service,
+                "No appProtocol: kgateway.dev/mcp is ignored for static targets, and for selector targets it "
+                "means Streamable HTTP, which is wrong for this SSE server "
+                "(that would be agentgateway.dev/mcp-sse).",
+            ),
+        ]
+    )
+
+
+def mcp_backend() -> Manifest:
+    """The AgentgatewayBackend ``mcp-backend``: one static SSE target, the fetcher's Service."""
+    obj = {
+        "apiVersion": "agentgateway.dev/v1alpha1",
+        "kind": "AgentgatewayBackend",
+        "metadata": _meta("mcp-backend", GATEWAY_NS),
+        "spec": {
+            "mcp": {
+                "targets": [
+                    {
+                        "name": "mcp-target",
+                        "static": {
+                            "host": f"{FETCHER}.{MCP_NS}.svc.cluster.local",
+                            "port": 80,
+                            "protocol": "SSE",
+                        },
+                    }
+                ]
+            }
+        },
+    }
+    return Manifest(
+        obj,
+        "No spec.type: MCP (that field belonged to kgateway's old Backend; kubectl rejects it as unknown). "
+        "protocol: SSE matters: left out, it means Streamable HTTP on /mcp, "
+        "which this server does not speak. "
+        "host is used because the Service is in another namespace (static.backendRef only names Services in "
+        "the backend's own namespace).",
+    )
+
+
+def mcp_route() -> Manifest:
+    """The HTTPRoute ``mcp-route``: ``/mcp`` on the lab's Gateway to ``mcp-backend``."""
+    obj = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": _meta("mcp-route", GATEWAY_NS),
+        "spec": {
+            "parentRefs": [{"name": GATEWAY, "namespace": GATEWAY_NS}],
+            "rules": [
+                {
+                    "matches": [
+                        {"path": {"type": "PathPrefix", "value": "/mcp"}},
+                        {"path": {"type": "Exact", "value": "/sse"}},
+                    ],
+                    "backendRefs": [
+                        {"name": "mcp-backend", "group": "agentgateway.dev", "kind": "AgentgatewayBackend"}
+                    ],
+                }
+            ],
+        },
+    }
+    return Manifest(
+        obj,
+        "parentRefs names agentgateway-route with its namespace (the tutorial's agentgateway does not exist, "
+        "so the route never attached and every request got 404 route not found). PathPrefix /mcp keeps MCP "
+        "apart from /anthropic; clients speak Streamable HTTP there. The exact /sse match serves only the "
+        "legacy SSE transport the tutorial tried.",
+    )
+
+
+def stage(
+    name: Stage,
+    *,
+    api_key: ApiKey | str | None = None,
+    gateway_class: str = "agentgateway",
+    model: str | None = DEFAULT_MODEL,
+) -> ManifestList:
+    """Every object of one stage, in the order to apply them.
+
+    Args:
+        name: ``"llm"``, ``"tracing"`` or ``"mcp"``.
+        api_key: the key for the Secret (``"llm"`` only); ``None`` leaves ``$ANTHROPIC_API_KEY`` in it.
+        gateway_class: the Gateway's class.
+        model: the model the Anthropic backend pins (``None``: the client's choice).
+
+    Raises:
+        ValueError: an unknown stage.
+    """
+    if name == "llm":
+        return ManifestList(
+            [
+                gateway(gateway_class=gateway_class),
+                anthropic_secret(api_key),
+                anthropic_backend(model=model),
+                claude_route(),
+            ]
+        )
+    if name == "tracing":
+        return ManifestList([tracing_policy()])
+    if name == "mcp":
+        return ManifestList([*mcp_fetcher(), mcp_backend(), mcp_route()])
+    raise ValueError(f"unknown stage {name!r}: use llm, tracing or mcp")
+
+
+_STAGE_TITLES = {
+    "llm": "Claude through agentgateway: Gateway, Secret, AgentgatewayBackend, HTTPRoute",
+    "tracing": "Tracing: the AgentgatewayPolicy that exports spans to the OpenTelemetry collector",
+    "mcp": "MCP server: the website fetcher, its AgentgatewayBackend and the /mcp HTTPRoute",
+}
+
+
+def stage_yaml(
+    name: Stage, *, api_key: str | None, gateway_class: str | None = None, model: str | None = DEFAULT_MODEL
+) -> str:
+    """One stage as a multi-document YAML stream for ``kubectl apply -f -``.
+
+    The Secret carries ``api_key`` (default: ``$ANTHROPIC_API_KEY`` from the environment; if
+    that is unset too, the literal placeholder ``$ANTHROPIC_API_KEY``). Notes on what changed
+    from the tutorial are YAML comments.
+
+    Example:
+        python -m agwlab manifests llm | kubectl apply -f -
+    """
+    key = api_key or os.environ.get("ANTHROPIC_API_KEY") or None
+    cls = gateway_class or os.environ.get("AGWLAB_GATEWAY_CLASS") or "agentgateway"
+    docs = []
+    for m in stage(name, api_key=key, gateway_class=cls, model=model):
+        comment = "".join(f"# {line}\n" for line in _wrap(m.note)) if m.note else ""
+        docs.append(comment + to_yaml(m.obj))
+    header = f"# {_STAGE_TITLES[name]}\n"
+    if name == "tracing":
+        header += "".join(f"# {line}\n" for line in _COLLECTOR_HINT)
+    return header + "---\n".join(docs)
+
+
+_COLLECTOR_HINT = (
+    "It needs the collector opentelemetry-collector-traces in namespace telemetry, e.g.:",
+    "  helm upgrade -i opentelemetry-collector-traces opentelemetry-collector \\",
+    "    --repo https://open-telemetry.github.io/opentelemetry-helm-charts -n telemetry --create-namespace \\",
+    "    --set mode=deployment --set image.repository=otel/opentelemetry-collector-contrib \\",
+    "    --set command.name=otelcol-contrib",
+    "with an otlp receiver and the debug exporter (verbosity: detailed) in its traces pipeline.",
+)
+
+
+def _wrap(text: str, width: int = 98) -> list[str]:
+    return textwrap.wrap(text, width=width)
+
+
+def lab_objects() -> list[tuple[str, str, str | None]]:
+    """``(kind, name, namespace)`` of everything the lab may create, in creation order.
+
+    The collector is among them (the lab installs one where none is); cleanup deletes in
+    reverse, and only objects that carry :data:`LAB_LABEL`.
+    """
+    ordered = [*stage("llm"), *collector(), *stage("tracing"), *stage("mcp")]
+    return [(m.kind, m.name, m.namespace) for m in ordered]

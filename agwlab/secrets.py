@@ -1,0 +1,178 @@
+"""The Anthropic API key: where it comes from, and how it is kept out of every output.
+
+The key is read from ``ANTHROPIC_API_KEY`` (which always wins) or from the key box
+(:func:`agwlab.widgets.api_key_box`). It is held in an :class:`ApiKey`, whose ``str`` and
+``repr`` are masked (``sk-ant-…abcd``); the raw value is only handed out by
+:meth:`ApiKey.reveal`, for the one place that needs it: the Secret sent to the cluster.
+
+Every renderer in agwlab passes text through :func:`redact`, which replaces every key it
+has seen, anything shaped like an Anthropic key, and bearer tokens.
+
+In the sandbox, when no key is set, :func:`get_api_key` returns :data:`SANDBOX_API_KEY`:
+a clearly-labelled key shaped like an Anthropic key. The sandbox's Claude stand-in only
+checks the shape, so the lab runs end to end without an account.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .errors import LabError
+
+__all__ = [
+    "ApiKey",
+    "KeySource",
+    "SANDBOX_API_KEY",
+    "accept_key",
+    "forget_entered_key",
+    "get_api_key",
+    "mask",
+    "redact",
+]
+
+KeySource = Literal["env", "widget", "sandbox"]
+
+# Shaped like a real key (sk-ant-api03- + 95 characters ending in "AA") and says what it is.
+SANDBOX_API_KEY = "sk-ant-api03-" + "SANDBOX-ONLY-not-a-real-Anthropic-key-".ljust(93, "0") + "AA"
+
+_ANTHROPIC_KEY = re.compile(r"sk-ant-[A-Za-z0-9]+-[A-Za-z0-9_\-]{4,}")
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}")
+_X_API_KEY = re.compile(r"(?i)(x-api-key[\"']?\s*[:=]\s*[\"']?)([^\s\"',}]{8,})")
+
+_lock = threading.Lock()
+_known: set[str] = set()
+_entered: str | None = None
+
+
+def mask(key: str) -> str:
+    """A key as it may be shown: its kind and last four characters.
+
+    Example:
+        >>> mask("sk-ant-api03-abcdefghijklmnopqrstuvwxyz-1234")
+        'sk-ant-…1234'
+    """
+    key = key.strip()
+    if not key:
+        return "(empty)"
+    tail = key[-4:] if len(key) >= 12 else ""
+    head = "sk-ant-" if key.startswith("sk-ant-") else ""
+    return f"{head}…{tail}"
+
+
+def _remember(value: str) -> None:
+    if len(value) >= 8:
+        with _lock:
+            _known.add(value)
+
+
+def redact(text: str) -> str:
+    """Replace every secret in ``text`` with its masked form.
+
+    Covers every key agwlab has handled, anything shaped like an Anthropic key,
+    ``Bearer`` tokens and ``x-api-key`` values.
+
+    Example:
+        >>> redact("key sk-ant-api03-SECRETSECRETSECRET-wxyz here")
+        'key sk-ant-…wxyz here'
+    """
+    if not text:
+        return text
+    with _lock:
+        known = sorted(_known, key=len, reverse=True)
+    for value in known:
+        if value in text:
+            text = text.replace(value, mask(value))
+    text = _ANTHROPIC_KEY.sub(lambda m: mask(m.group(0)), text)
+    text = _BEARER.sub(lambda m: m.group(1) + "***", text)
+    text = _X_API_KEY.sub(lambda m: m.group(1) + mask(m.group(2)), text)
+    return text
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key that prints masked.
+
+    Attributes:
+        source: where the key came from: ``"env"``, ``"widget"`` or ``"sandbox"``.
+    """
+
+    _value: str = field(repr=False)
+    source: KeySource
+
+    def reveal(self) -> str:
+        """The raw key. Only for the Secret that goes to the cluster; never print it."""
+        return self._value
+
+    @property
+    def masked(self) -> str:
+        return mask(self._value)
+
+    def describe(self) -> str:
+        """One sentence saying which key is in use, masked."""
+        if self.source == "env":
+            return f"Using ANTHROPIC_API_KEY from the environment ({self.masked})."
+        if self.source == "widget":
+            return f"Using the key entered in the key box ({self.masked})."
+        return (
+            f"No ANTHROPIC_API_KEY set: using the sandbox key ({self.masked}). It is shaped like an "
+            "Anthropic key but is not one; only the sandbox's Claude stand-in accepts it."
+        )
+
+    def __str__(self) -> str:
+        return self.masked
+
+    def __repr__(self) -> str:
+        return f"ApiKey({self.masked}, source={self.source!r})"
+
+
+def accept_key(value: str) -> ApiKey | None:
+    """Keep a key typed into the key box (for this kernel only). Empty input is ignored.
+
+    Returns:
+        The key, or ``None`` when ``value`` was empty.
+    """
+    global _entered
+    value = value.strip()
+    if not value:
+        return None
+    _remember(value)
+    with _lock:
+        _entered = value
+    return ApiKey(value, "widget")
+
+
+def forget_entered_key() -> None:
+    """Forget a key typed into the key box (the environment is untouched)."""
+    global _entered
+    with _lock:
+        _entered = None
+
+
+def get_api_key(*, target: Literal["sandbox", "cluster"] = "sandbox") -> ApiKey:
+    """The key to use: ``ANTHROPIC_API_KEY``, else the key box, else (sandbox only) the sandbox key.
+
+    Args:
+        target: where the lab runs; only the sandbox falls back to :data:`SANDBOX_API_KEY`.
+
+    Raises:
+        LabError: on a real cluster when no key was set or entered.
+    """
+    env = os.environ.get("ANTHROPIC_API_KEY", "").strip()
+    if env:
+        _remember(env)
+        return ApiKey(env, "env")
+    with _lock:
+        entered = _entered
+    if entered:
+        return ApiKey(entered, "widget")
+    if target == "sandbox":
+        _remember(SANDBOX_API_KEY)
+        return ApiKey(SANDBOX_API_KEY, "sandbox")
+    raise LabError(
+        "no Anthropic API key: set ANTHROPIC_API_KEY before starting Jupyter, "
+        "or enter it in the key box (agwlab.widgets.api_key_box())"
+    )

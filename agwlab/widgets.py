@@ -1,0 +1,200 @@
+"""ipywidgets shells over agwlab's plain functions: key entry, model picker, request tester, MCP explorer.
+
+Each widget only collects input and calls a plain function (:func:`agwlab.llm.chat`,
+:mod:`agwlab.mcp`), so everything a widget does can also run headless, as the notebooks
+do right after each widget. Where widgets cannot render (a plain Python shell), each
+function prints what to do instead and returns ``None``.
+
+The key box never keeps the key in widget state: the value is read, kept in the kernel
+(:func:`agwlab.secrets.accept_key`) and the box is cleared at once.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+from . import llm
+from .checks import show
+from .manifests import DEFAULT_MODEL
+from .secrets import accept_key, mask, redact
+
+if TYPE_CHECKING:
+    import ipywidgets as w
+
+    from .lab import Lab
+
+__all__ = [
+    "CLAUDE_MODELS",
+    "api_key_box",
+    "can_render",
+    "mcp_explorer",
+    "model_picker",
+    "request_tester",
+]
+
+# Current Claude model ids; the tutorial's model first.
+CLAUDE_MODELS = (
+    DEFAULT_MODEL,
+    "claude-haiku-4-5-20251001",
+    "claude-opus-4-5-20251101",
+    "claude-opus-4-1-20250805",
+    "claude-sonnet-4-20250514",
+)
+
+
+def can_render() -> bool:
+    """True inside a Jupyter kernel, where widgets can be displayed."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def _widgets() -> Any:
+    import ipywidgets
+
+    return ipywidgets
+
+
+def api_key_box(lab: Lab | None = None) -> w.Widget | None:
+    """A Password box for the Anthropic key; ``ANTHROPIC_API_KEY`` takes precedence.
+
+    The typed key is kept in this kernel only, the box is cleared straight away, and the
+    key is only ever shown masked.
+
+    Returns:
+        The widget, or ``None`` where widgets cannot render (a hint is printed instead).
+    """
+    env = os.environ.get("ANTHROPIC_API_KEY", "").strip()
+    target = lab.target if lab is not None else "sandbox"
+    if env:
+        message = f"Using ANTHROPIC_API_KEY from the environment ({mask(env)}); it wins over the key box."
+    elif target == "sandbox":
+        message = "No ANTHROPIC_API_KEY set: the sandbox key will be used unless you enter one."
+    else:
+        message = "Enter your Anthropic API key (it stays in this kernel and is shown masked)."
+    if not can_render():
+        print(message if env else message + " Outside Jupyter: set ANTHROPIC_API_KEY instead.")
+        return None
+    ipw = _widgets()
+    status = ipw.HTML(html.escape(message))
+    if env:
+        return status
+    box = ipw.Password(placeholder="sk-ant-…", description="API key", continuous_update=False)
+
+    def taken(change: dict[str, Any]) -> None:
+        value = str(change.get("new") or "")
+        if not value:
+            return
+        key = accept_key(value)
+        box.value = ""  # never leave the key in widget state
+        if key is not None:
+            status.value = html.escape(
+                f"Key kept for this session: {key.masked}. Re-run the Secret step to use it."
+            )
+
+    box.observe(taken, names="value")
+    return ipw.VBox([box, status])
+
+
+def model_picker(default: str = DEFAULT_MODEL) -> w.Widget | None:
+    """A dropdown of current Claude models (the tutorial's model by default).
+
+    A model pinned on the AgentgatewayBackend wins over the one a request asks for.
+    """
+    if not can_render():
+        print(f"models: {', '.join(CLAUDE_MODELS)} (default {default})")
+        return None
+    ipw = _widgets()
+    options = list(CLAUDE_MODELS) if default in CLAUDE_MODELS else [default, *CLAUDE_MODELS]
+    return ipw.Dropdown(options=options, value=default, description="model")
+
+
+def request_tester(lab: Lab, *, prompt: str = "", system: str = "") -> w.Widget | None:
+    """Prompt, system prompt, model and stream on/off → answer, tokens, latency and trace id.
+
+    Each press of *Send* calls :func:`agwlab.llm.chat` and shows its result (redacted).
+    """
+    if not can_render():
+        print("request tester: call agwlab.llm.chat(lab, prompt, system=..., stream=...) instead")
+        return None
+    ipw = _widgets()
+    prompt_box = ipw.Textarea(
+        value=prompt, description="prompt", layout=ipw.Layout(width="95%", height="70px")
+    )
+    system_box = ipw.Text(value=system, description="system", layout=ipw.Layout(width="95%"))
+    model = ipw.Dropdown(options=list(CLAUDE_MODELS), value=DEFAULT_MODEL, description="model")
+    stream = ipw.Checkbox(value=False, description="stream")
+    send = ipw.Button(description="Send", button_style="primary", icon="paper-plane")
+    out = ipw.Output()
+
+    def on_send(_: Any) -> None:
+        send.disabled = True
+        out.clear_output()
+        with out:
+            try:
+                result = llm.chat(
+                    lab,
+                    prompt_box.value,
+                    system=system_box.value or None,
+                    model=model.value,
+                    stream=stream.value,
+                )
+                show(result)
+            except Exception as exc:  # show, don't crash the widget
+                print(redact(f"{type(exc).__name__}: {exc}"))
+            finally:
+                send.disabled = False
+
+    send.on_click(on_send)
+    return ipw.VBox([prompt_box, system_box, ipw.HBox([model, stream, send]), out])
+
+
+def mcp_explorer(lab: Lab) -> w.Widget | None:
+    """List the tools behind the Gateway's ``/mcp`` route and call one, over :mod:`agwlab.mcp`."""
+    if not can_render():
+        print("MCP explorer: use agwlab.mcp (initialize, list_tools, call_tool) instead")
+        return None
+    from . import mcp
+
+    ipw = _widgets()
+    list_button = ipw.Button(description="List tools", icon="list")
+    tool = ipw.Dropdown(options=[], description="tool")
+    args = ipw.Textarea(
+        value='{"url": "https://example.com"}',
+        description="arguments",
+        layout=ipw.Layout(width="95%", height="50px"),
+    )
+    call_button = ipw.Button(description="Call", button_style="primary", icon="play", disabled=True)
+    out = ipw.Output()
+    url = lab.gateway_url("/mcp")
+
+    def on_list(_: Any) -> None:
+        out.clear_output()
+        with out:
+            try:
+                tools = mcp.list_tools(url)
+                tool.options = [t.name for t in tools]
+                tool.value = tool.options[0] if tool.options else None
+                call_button.disabled = not tool.options
+                show(tools)
+            except Exception as exc:
+                print(redact(f"{type(exc).__name__}: {exc}"))
+
+    def on_call(_: Any) -> None:
+        out.clear_output()
+        with out:
+            try:
+                arguments = json.loads(args.value or "{}")
+                show(mcp.call_tool(url, tool.value, arguments))
+            except Exception as exc:
+                print(redact(f"{type(exc).__name__}: {exc}"))
+
+    list_button.on_click(on_list)
+    call_button.on_click(on_call)
+    return ipw.VBox([ipw.HBox([list_button, tool]), args, call_button, out])

@@ -1,0 +1,87 @@
+"""Widgets: text fallbacks outside Jupyter, and the shells' behaviour when they can render."""
+
+from __future__ import annotations
+
+import pytest
+
+from agwlab import secrets, widgets
+from agwlab.manifests import DEFAULT_MODEL
+
+KEY = "sk-ant-api03-WIDGETtypedvalue-0123456789-k3y9"
+
+
+@pytest.fixture(autouse=True)
+def _no_env_key(monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    secrets.forget_entered_key()
+    yield
+    secrets.forget_entered_key()
+
+
+@pytest.fixture
+def rendering(monkeypatch):
+    monkeypatch.setattr(widgets, "can_render", lambda: True)
+
+
+def test_outside_jupyter_each_widget_prints_a_fallback(capsys):
+    assert not widgets.can_render()
+    assert widgets.api_key_box() is None
+    assert widgets.model_picker() is None
+    out = capsys.readouterr().out
+    assert "ANTHROPIC_API_KEY" in out and DEFAULT_MODEL in out
+
+
+def test_key_box_keeps_the_key_in_the_kernel_and_clears_itself(rendering):
+    box = widgets.api_key_box()
+    password, status = box.children
+    password.value = KEY
+    assert password.value == ""
+    assert KEY not in status.value and "sk-ant-…k3y9" in status.value
+    key = secrets.get_api_key(target="cluster")
+    assert (key.source, key.reveal()) == ("widget", KEY)
+    state = password.get_state()
+    assert KEY not in str(state)
+
+
+def test_key_box_defers_to_the_environment(rendering, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    status = widgets.api_key_box()
+    assert "environment" in status.value and KEY not in status.value
+
+
+def test_model_picker_offers_current_models_with_the_tutorials_first(rendering):
+    picker = widgets.model_picker()
+    assert picker.value == DEFAULT_MODEL and picker.options[0] == DEFAULT_MODEL
+    assert all(m.startswith("claude-") for m in picker.options)
+
+
+def test_request_tester_sends_through_the_gateway(rendering, sandbox, capsys):
+    from agwlab import connect
+    from agwlab.lab import prepare
+
+    lab = connect()
+    prepare(lab, "llm")
+    tester = widgets.request_tester(lab, prompt="hello from the tester")
+    send = tester.children[2].children[2]
+    capsys.readouterr()
+    send.click()
+    out = capsys.readouterr().out
+    assert "status: 200" in out and "trace id" in out
+    assert not send.disabled
+
+
+def test_mcp_explorer_lists_and_calls_tools(rendering, sandbox, capsys):
+    from agwlab import connect
+    from agwlab.lab import prepare
+
+    lab = connect()
+    prepare(lab, "llm", "mcp")
+    explorer = widgets.mcp_explorer(lab)
+    list_button, tool = explorer.children[0].children
+    args, call_button = explorer.children[1], explorer.children[2]
+    list_button.click()
+    assert tool.options == ("fetch",) and not call_button.disabled
+    args.value = '{"url": "http://lab-website.agwlab-system.svc.cluster.local/"}'
+    capsys.readouterr()
+    call_button.click()
+    assert "fetch: ok" in capsys.readouterr().out
