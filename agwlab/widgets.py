@@ -35,13 +35,15 @@ __all__ = [
     "request_tester",
 ]
 
-# Current Claude model ids; the tutorial's model first.
+# Current Claude model ids; the tutorial's model first (Anthropic retires it on 2026-11-30,
+# so the newer Sonnet follows it).
 CLAUDE_MODELS = (
     DEFAULT_MODEL,
+    "claude-sonnet-4-6",
+    "claude-opus-4-7",
+    "claude-opus-4-6",
     "claude-haiku-4-5-20251001",
     "claude-opus-4-5-20251101",
-    "claude-opus-4-1-20250805",
-    "claude-sonnet-4-20250514",
 )
 
 
