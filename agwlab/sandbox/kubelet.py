@@ -64,7 +64,9 @@ class Kubelet:
         self._paths = paths
         self._block = block
         self._runs: dict[str, _PodRun] = {}
+        self._stopping: dict[str, _PodRun] = {}
         self._closed = False
+        self.on_change: Any = None  # called when a Pod's workload has fully stopped
 
     # -- what the controller calls ---------------------------------------------------
     def sync(self, pods: list[dict[str, Any]]) -> None:
@@ -78,7 +80,12 @@ class Kubelet:
             if uid not in seen:
                 run = self._runs.pop(uid)
                 run.stopping = True
+                self._stopping[uid] = run
                 asyncio.get_running_loop().create_task(self._stop(run))
+
+    def stopping(self, namespace: str) -> list[str]:
+        """Names of Pods in ``namespace`` whose workloads are still shutting down."""
+        return [r.name for r in self._stopping.values() if r.namespace == namespace]
 
     def pod_ip(self, uid: str) -> str | None:
         run = self._runs.get(uid)
@@ -245,8 +252,11 @@ class Kubelet:
                 await asyncio.wait_for(run.workload.stop(), 10)
         for podlog in run.logs:
             podlog.close()
+        self._stopping.pop(run.uid, None)
         # the stopped Pod may have held addresses a replacement is waiting for
         self._cluster.republish()
+        if self.on_change is not None:
+            self.on_change()
 
     def _event(self, pod: dict[str, Any], reason: str, message: str, *, type: str = "Normal",
                component: str = "kubelet") -> None:

@@ -60,6 +60,7 @@ class Controller:
     def start(self) -> None:
         bootstrap(self._store, by_kind)
         self._unsubscribe = self._store.add_listener(self._on_event)
+        self._kubelet.on_change = self._dirty.set
         self._task = asyncio.get_running_loop().create_task(self._loop())
         self._dirty.set()
 
@@ -95,6 +96,33 @@ class Controller:
                 log.exception("reconcile pass failed; retrying on the next change")
                 await asyncio.sleep(0.5)
 
+    def _ready_gateways(self, pods: list[dict[str, Any]]) -> set[str]:
+        """Gateways whose proxy has rolled out: every proxy Pod of the current template is
+        Ready, and no Pod it replaced is still shutting down (and holding the address)."""
+        label = "gateway.networking.k8s.io/gateway-name"
+        by_gw: dict[str, list[dict[str, Any]]] = {}
+        for p in pods:
+            gw = (p["metadata"].get("labels") or {}).get(label)
+            if gw:
+                by_gw.setdefault(f"{p['metadata']['namespace']}/{gw}", []).append(p)
+        ready = set()
+        for key, gw_pods in by_gw.items():
+            ns, name = key.split("/", 1)
+            deploy = self._store.get("apps", "deployments", ns, name)
+            if deploy is None:
+                continue
+            status = deploy.get("status") or {}
+            want = int((deploy.get("spec") or {}).get("replicas", 1))
+            rolled_out = (status.get("observedGeneration") == deploy["metadata"].get("generation")
+                          and int(status.get("readyReplicas", 0)) >= want
+                          and len(gw_pods) == want)
+            all_ready = all(any(c.get("type") == "Ready" and c.get("status") == "True"
+                                for c in (p.get("status") or {}).get("conditions") or []) for p in gw_pods)
+            replaced = any(n.startswith(f"{name}-") for n in self._kubelet.stopping(ns))
+            if rolled_out and all_ready and not replaced:
+                ready.add(key)
+        return ready
+
     def reconcile(self) -> None:
         store, cluster = self._store, self._cluster
         self.passes += 1
@@ -122,13 +150,7 @@ class Controller:
                         urls=tuple(f"http://{e.ip}:{e.port}" for e in eps) or (f"http://{self._block.blackhole}:{port}",))
         tracing = reconcile_policies(store, cluster)
         formats = reconcile_parameters(store)
-        ready = {
-            f"{p['metadata']['namespace']}/{p['metadata']['labels']['gateway.networking.k8s.io/gateway-name']}"
-            for p in pods
-            if (p["metadata"].get("labels") or {}).get("gateway.networking.k8s.io/gateway-name")
-            and any(c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in (p.get("status") or {}).get("conditions") or [])
-        }
+        ready = self._ready_gateways(pods)
         configs = reconcile_gateways(store, cluster, backends, tracing, formats, ready)
         for key, cfg in configs.items():
             prev = self._published.get(key)
