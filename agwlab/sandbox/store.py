@@ -58,7 +58,7 @@ _MISSING = object()
 
 def now_rfc3339() -> str:
     """The current time as Kubernetes writes timestamps (UTC, seconds, ``Z``)."""
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class StoreError(Exception):
@@ -98,7 +98,7 @@ class NotFound(StoreError):
     reason = "NotFound"
 
     @classmethod
-    def of(cls, info: _kinds.KindInfo | None, name: str, resource: str | None = None) -> "NotFound":
+    def of(cls, info: _kinds.KindInfo | None, name: str, resource: str | None = None) -> NotFound:
         res = resource or (info.resource if info else "")
         return cls(f'{res} "{name}" not found', details=_details(info, name))
 
@@ -110,7 +110,7 @@ class AlreadyExists(StoreError):
     reason = "AlreadyExists"
 
     @classmethod
-    def of(cls, info: _kinds.KindInfo, name: str) -> "AlreadyExists":
+    def of(cls, info: _kinds.KindInfo, name: str) -> AlreadyExists:
         return cls(f'{info.resource} "{name}" already exists', details=_details(info, name))
 
 
@@ -121,7 +121,7 @@ class Conflict(StoreError):
     reason = "Conflict"
 
     @classmethod
-    def stale(cls, info: _kinds.KindInfo, name: str) -> "Conflict":
+    def stale(cls, info: _kinds.KindInfo, name: str) -> Conflict:
         return cls(f'Operation cannot be fulfilled on {info.resource} "{name}": the object has been '
                    "modified; please apply your changes to the latest version and try again",
                    details=_details(info, name))
@@ -133,12 +133,9 @@ class Invalid(StoreError):
     code = 422
     reason = "Invalid"
 
-    def __init__(self, message: str, *, details: dict | None = None) -> None:
-        super().__init__(message, details=details)
-
     @classmethod
     def of(cls, info: _kinds.KindInfo | None, kind: str, name: str,
-           causes: list[dict[str, str]]) -> "Invalid":
+           causes: list[dict[str, str]]) -> Invalid:
         """Build the real API server's message: ``Kind.group "name" is invalid: field: msg, …``."""
         qualified = f"{kind}.{info.group}" if info and info.group else kind
         text = ", ".join(f"{c['field']}: {c['message']}" if c.get("field") else c["message"]
@@ -394,7 +391,7 @@ class Store:
 
     def _require_namespace(self, info: _kinds.KindInfo, ns: str) -> None:
         if info.namespaced and self.get("", "namespaces", None, ns) is None:
-            raise NotFound('namespaces "%s" not found' % ns,
+            raise NotFound(f'namespaces "{ns}" not found',
                            details={"name": ns, "kind": "namespaces"})
 
     def _managed_entry(self, info: _kinds.KindInfo, manager: str, operation: str, paths: set,

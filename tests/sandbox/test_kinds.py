@@ -60,4 +60,4 @@ def test_resolve_name(name, kind):
 def test_unknown_lookups():
     assert by_kind("v1", "Widget") is None and by_resource("apps", "widgets") is None
     assert resolve_name("widgets") is None and resolve_name("pods.apps") is None
-    assert set(groups()) == {"", "apps", "gateway.networking.k8s.io", "agentgateway.dev"}
+    assert set(groups()) == {"", "apps", "apiextensions.k8s.io", "gateway.networking.k8s.io", "agentgateway.dev"}

@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from agwlab.sandbox.store import AlreadyExists, BadRequest, Conflict, Invalid, NotFound, Store, match_fields, match_labels
+from agwlab.sandbox.store import (
+    AlreadyExists,
+    BadRequest,
+    Conflict,
+    Invalid,
+    NotFound,
+    Store,
+    match_fields,
+    match_labels,
+)
 
 
 def cm(name: str, ns: str = "default", **data: str) -> dict:

@@ -1,7 +1,17 @@
 """The sandbox's Kubernetes API server: enough of the API for kubectl and the official client.
 
-:func:`create_app` builds the ASGI app; the modules beside it hold the parts (discovery,
-OpenAPI, tables, patches, validation and defaulting, watch).
+:func:`create_app` builds the ASGI app (serve it over TLS: client-go sends bearer tokens
+over HTTPS only). The parts:
+
+* ``app``: routing, CRUD, patch, server-side apply, status/scale/log subresources, watch
+* ``validation`` / ``defaults``: what the server checks and fills in before storing
+* ``discovery``: legacy and aggregated discovery, OpenAPI v3 (and an empty v2)
+* ``tables``: ``kubectl get`` columns; ``patch``: the three patch formats
+* ``fieldsets``: managedFields and the apply merge; ``watch``: the event fan-out
+* ``protobuf``: decoding the Kubernetes protobuf kubectl's typed clients send
+* ``crds``: the CustomResourceDefinition objects; ``tls``: the CA and serving certificate
+
+``python -m agwlab.sandbox.apiserver --root DIR`` runs it alone.
 """
 
 from __future__ import annotations

@@ -25,8 +25,9 @@ from starlette.routing import Route
 from ..kinds import KindInfo, by_resource
 from ..paths import SandboxPaths
 from ..schemas import keys_for
-from ..store import BadRequest, NotFound, Store, StoreError, match_fields, match_labels
+from ..store import BadRequest, Invalid, NotFound, Store, StoreError, match_fields, match_labels
 from . import discovery, protobuf
+from .crds import install_crds
 from .patch import json_patch, merge_patch, strategic_merge_patch
 from .tables import to_table
 from .validation import admit, check_unknown, warm_up
@@ -62,7 +63,7 @@ class _Http(Exception):
 def _json(body: Any, code: int = 200, *, media_type: str = _JSON, warnings: list[str] | None = None) -> Response:
     headers = {}
     if warnings:
-        headers["Warning"] = ", ".join('299 - "%s"' % w.replace('"', '\\"') for w in warnings)
+        headers["Warning"] = ", ".join('299 - "{}"'.format(w.replace('"', '\\"')) for w in warnings)
     return Response(json.dumps(body, separators=(",", ":")).encode(), status_code=code, media_type=media_type,
                     headers=headers)
 
@@ -71,7 +72,8 @@ def _wants_table(request: Request) -> bool:
     return "as=Table" in request.headers.get("accept", "")
 
 
-def _field_manager(request: Request, default_suffix: str = "") -> str:
+def _field_manager(request: Request) -> str:
+    """``?fieldManager=``, else the first word of the User-Agent, as Kubernetes does."""
     manager = request.query_params.get("fieldManager")
     if manager:
         return manager
@@ -154,6 +156,10 @@ class _Server:
             return _json(discovery.api_group_list())
         if parts and parts[0] == "openapi":
             return self._openapi(parts)
+        if request.method == "POST" and parts in (
+                ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"],
+                ["apis", "authentication.k8s.io", "v1", "selfsubjectreviews"]):
+            return self._self_review(parts[1])
         if len(parts) >= 2 and parts[0] == "api":
             group, version, rest = "", parts[1], parts[2:]
         elif len(parts) >= 2 and parts[0] == "apis":
@@ -171,6 +177,17 @@ class _Server:
                 raise NotFound("the server could not find the requested resource")
             return _json(listing)
         return await self._resource(request, group, version, rest)
+
+    @staticmethod
+    def _self_review(group: str) -> Response:
+        """``kubectl auth can-i`` / ``whoami``: the sandbox's one user may do everything."""
+        if group == "authorization.k8s.io":
+            return _json({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+                          "metadata": {}, "spec": {},
+                          "status": {"allowed": True, "reason": "the sandbox has a single admin user"}}, 201)
+        return _json({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1", "metadata": {},
+                      "status": {"userInfo": {"username": "agwlab-admin",
+                                              "groups": ["system:masters", "system:authenticated"]}}}, 201)
 
     def _version(self) -> dict:
         core = self.version.lstrip("v").split("-")[0].split(".")
@@ -237,7 +254,7 @@ class _Server:
                 return await self._patch(request, info, namespace, name, sub)
             if method == "DELETE" and sub is None:
                 return self._delete(request, info, namespace, name)
-        raise _Http(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+        raise _Http(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
     def _fetch(self, info: KindInfo, namespace: str | None, name: str) -> dict:
         obj = self.store.get(info.group, info.plural, namespace, name)
@@ -331,7 +348,7 @@ class _Server:
         obj = self._fetch(info, namespace, name)
         replicas = ((scale or {}).get("spec") or {}).get("replicas") if isinstance(scale, dict) else None
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise StoreErrorInvalidScale(info, name, replicas)
+            raise _invalid_scale(name, replicas)
         rv = ((scale.get("metadata") or {}).get("resourceVersion"))
         obj.setdefault("spec", {})["replicas"] = replicas
         if rv:
@@ -445,8 +462,6 @@ class _Server:
             return Response((json.dumps(line) + "\n").encode(), media_type=_JSON)
         initial = [] if since is not None else self.store.list(info.group, info.plural, namespace,
                                                               label_selector=label_sel, field_selector=field_sel)
-        if since is not None and rv_param and not replay and since > self.store.resource_version:
-            pass  # a future rv: just wait for events, as the real server does after a short delay
         hub, store = self.hub, self.store
 
         def encode(kind: str, obj: dict) -> bytes:
@@ -482,7 +497,7 @@ class _Server:
                         return
                     try:
                         ev = await asyncio.wait_for(watch.queue.get(), timeout=min(remaining, _BOOKMARK_EVERY))
-                    except (asyncio.TimeoutError, TimeoutError):
+                    except TimeoutError:
                         if bookmarks and deadline - loop.time() > 0:
                             yield bookmark()
                         continue
@@ -553,7 +568,7 @@ class _Server:
         def stamp(chunk: bytes) -> bytes:
             if not stamps:
                 return chunk
-            now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
+            now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
             return b"".join(now + b" " + ln for ln in chunk.splitlines(keepends=True))
 
         first = stamp(b"".join(lines))
@@ -579,9 +594,7 @@ class _Server:
                 if size < pos:
                     pos = 0  # the log was rotated or recreated: start over
                 if size > pos:
-                    with open(path, "rb") as f:
-                        f.seek(pos)
-                        chunk = f.read(size - pos)
+                    chunk = await asyncio.to_thread(_read_range, path, pos, size - pos)
                     pos += len(chunk)
                     pending += chunk
                     complete, _, pending = pending.rpartition(b"\n")
@@ -597,9 +610,13 @@ class _Server:
         return StreamingResponse(stream(), media_type="text/plain")
 
 
-def StoreErrorInvalidScale(info: KindInfo, name: str, replicas: Any) -> StoreError:  # noqa: N802
-    from ..store import Invalid
+def _read_range(path: os.PathLike, start: int, length: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(start)
+        return f.read(length)
 
+
+def _invalid_scale(name: str, replicas: Any) -> StoreError:
     return Invalid.of(None, "Scale.autoscaling", name,
                       [{"reason": "FieldValueInvalid", "field": "spec.replicas",
                         "message": f"Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0"}])
@@ -615,6 +632,7 @@ def create_app(store: Store, *, token: str, paths: SandboxPaths, version: str = 
         paths: the sandbox's files (Pod logs are read from ``paths.pod_log``).
         version: what ``/version`` reports; kubectl's dispatcher picks its kubectl by it.
     """
+    install_crds(store)
     server = _Server(store, token, paths, version)
     # Build the OpenAPI documents and compile the CEL rules now, not on kubectl's first call.
     discovery.openapi_v3_index(version)

@@ -4,6 +4,7 @@ Clients read these back (``kubectl get svc`` shows the ClusterIP, ``rollout stat
 the strategy, ``kubectl describe`` the probes), so the sandbox sets the same ones.
 
 Example:
+    >>> from agwlab.sandbox.kinds import by_kind
     >>> svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a", "namespace": "d"},
     ...        "spec": {"ports": [{"port": 80}]}}
     >>> apply_builtin_defaults(svc, by_kind("v1", "Service"))
@@ -16,9 +17,9 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from ..kinds import KindInfo, by_kind
+from ..kinds import KindInfo
 
-__all__ = ["apply_builtin_defaults", "by_kind", "default_pod_spec"]
+__all__ = ["apply_builtin_defaults", "default_pod_spec"]
 
 
 def _hash(text: str) -> int:

@@ -161,7 +161,7 @@ def _op(k: KindInfo, action: str, ref: str, params: tuple[str, ...]) -> dict:
     return op
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _document(group: str, version: str, server_version: str) -> str:
     schemas: dict[str, Any] = {}
     paths: dict[str, Any] = {}

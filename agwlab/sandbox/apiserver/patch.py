@@ -76,7 +76,7 @@ def json_patch(target: Any, ops: Any) -> Any:
                              "each JSON patch operation needs an \"op\"")
         kind, parts = op["op"], _pointer(op.get("path", ""))
 
-        def put(doc: Any, parts: list[str], value: Any, insert: bool) -> Any:
+        def put(doc: Any, parts: list[str], value: Any, insert: bool, op: dict = op) -> Any:
             if not parts:
                 return value
             parent = _walk(doc, parts[:-1])
@@ -94,7 +94,7 @@ def json_patch(target: Any, ops: Any) -> Any:
                 parent[last] = value
             return doc
 
-        def take(doc: Any, parts: list[str]) -> Any:
+        def take(doc: Any, parts: list[str], op: dict = op) -> Any:
             parent = _walk(doc, parts[:-1])
             last = parts[-1]
             if isinstance(parent, list):

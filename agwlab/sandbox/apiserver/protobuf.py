@@ -92,7 +92,7 @@ def _time(value: dict) -> str | None:
     seconds = value.get("seconds", 0)
     if not seconds and not value.get("nanos"):
         return None  # Go's zero time: "not set"
-    return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.fromtimestamp(seconds, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _message(buf: bytes, name: str) -> Any:

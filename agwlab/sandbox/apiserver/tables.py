@@ -54,13 +54,13 @@ def _age(ts: str | None) -> str:
     if not ts:
         return "<unknown>"
     try:
-        when = _dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc)
+        when = _dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.UTC)
     except ValueError:
         try:
-            when = _dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+            when = _dt.datetime.fromisoformat(ts)
         except ValueError:
             return "<unknown>"
-    return human_duration((_dt.datetime.now(_dt.timezone.utc) - when).total_seconds())
+    return human_duration((_dt.datetime.now(_dt.UTC) - when).total_seconds())
 
 
 _TOKEN = re.compile(r"\.([A-Za-z0-9_-]+)|\[\*\]|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_.-]+)\s*==\s*['\"]([^'\"]*)['\"]\)\]"
@@ -72,8 +72,7 @@ def jsonpath(obj: Any, path: str) -> list[Any]:
     path = path.strip()
     if path.startswith("{") and path.endswith("}"):
         path = path[1:-1]
-    if path.startswith("$"):
-        path = path[1:]
+    path = path.removeprefix("$")
     nodes = [obj]
     pos = 0
     while pos < len(path):
@@ -197,6 +196,8 @@ def _builtin_cells(info: KindInfo, o: dict) -> list[Any]:
         return [_age(last), o.get("type", ""), o.get("reason", ""),
                 f"{(inv.get('kind') or '').lower()}/{inv.get('name', '')}", inv.get("fieldPath", ""), source,
                 o.get("message", ""), _age(first), o.get("count", 1), meta.get("name", "")]
+    if k == "CustomResourceDefinition":
+        return [meta.get("creationTimestamp") or "<unknown>"]
     if k == "Endpoints":
         eps = []
         for subset in o.get("subsets") or []:

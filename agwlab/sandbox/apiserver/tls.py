@@ -57,7 +57,7 @@ def _covers(cert_path: Path, hosts: list[str]) -> bool:
         return False
     have = {str(n.value) for n in san}
     expires = cert.not_valid_after_utc
-    return all(h in have for h in hosts) and expires > _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(days=1)
+    return all(h in have for h in hosts) and expires > _dt.datetime.now(_dt.UTC) + _dt.timedelta(days=1)
 
 
 def ensure_tls(directory: Path, hosts: list[str]) -> TlsFiles:
@@ -66,7 +66,7 @@ def ensure_tls(directory: Path, hosts: list[str]) -> TlsFiles:
     files = TlsFiles(directory / "ca.crt", directory / "apiserver.crt", directory / "apiserver.key")
     if files.key.exists() and files.ca_cert.exists() and _covers(files.cert, hosts):
         return files
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "agwlab-sandbox-ca")])
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)

@@ -101,7 +101,7 @@ def _check_labels(labels: Any, field: str, causes: list[dict]) -> None:
                                       "must start and end with an alphanumeric character"})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _meta_schema() -> dict:
     schema = kind_schema("", "configmaps") or {}
     return schema.get("properties", {}).get("metadata", {"type": "object"})
@@ -113,7 +113,7 @@ def _cel_program(rule: str) -> Any:
         import cel  # common-expression-language: the Rust CEL implementation, compiled once per rule
 
         return cel.compile(rule)
-    except Exception:  # rules the library cannot compile are skipped, as documented
+    except Exception:  # noqa: BLE001 - rules the library cannot compile are skipped, as documented
         return None
 
 
@@ -285,7 +285,7 @@ class _Walker:
                 continue
             try:
                 result = program.execute({"self": value})
-            except Exception:  # e.g. a Kubernetes-only CEL function: skip the rule
+            except Exception:  # noqa: BLE001, S112 - e.g. a Kubernetes-only CEL function: skip the rule
                 continue
             if result is False:
                 field = path

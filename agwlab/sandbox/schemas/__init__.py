@@ -17,7 +17,7 @@ import functools
 import json
 from pathlib import Path
 
-__all__ = ["SCHEMA_DIR", "kind_schema", "keys_for", "schema_at"]
+__all__ = ["SCHEMA_DIR", "keys_for", "kind_schema", "schema_at"]
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 
@@ -26,7 +26,7 @@ def _file(group: str, plural: str) -> Path:
     return SCHEMA_DIR / f"{plural}.{group or 'core'}.json"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kind_schema(group: str, plural: str) -> dict | None:
     """The kind's structural schema (do not modify it), or ``None`` when none ships."""
     path = _file(group, plural)
@@ -53,7 +53,7 @@ def schema_at(schema: dict | None, names: tuple[str, ...]) -> dict | None:
     return node
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _keys(group: str, plural: str, names: tuple[str, ...]) -> tuple[str, ...] | None:
     node = schema_at(kind_schema(group, plural), names)
     if not node or node.get("type") != "array":

@@ -41,6 +41,7 @@ BUILTINS = {
     ("", "endpoints"): "V1Endpoints",
     ("apps", "deployments"): "V1Deployment",
     ("apps", "replicasets"): "V1ReplicaSet",
+    ("apiextensions.k8s.io", "customresourcedefinitions"): "V1CustomResourceDefinition",
 }
 
 CRD_FILES = {
@@ -134,9 +135,9 @@ def builtin_schema(model_name: str, stack: tuple[str, ...] = ()) -> dict:
     return out
 
 
-_MESSAGE = re.compile(r"^message (\w+) \{(.*?)^\}", re.S | re.M)
+_MESSAGE = re.compile(r"^message (\w+) \{(.*?)^\}", re.DOTALL | re.MULTILINE)
 _FIELD = re.compile(r"^\s*(optional|repeated)?\s*(map<\s*([\w.]+)\s*,\s*([\w.]+)\s*>|[\w.]+)\s+(\w+)\s*=\s*(\d+)\s*;",
-                    re.M)
+                    re.MULTILINE)
 
 
 def proto_messages(proto_dir: Path) -> dict[str, dict[str, list]]:
@@ -147,9 +148,9 @@ def proto_messages(proto_dir: Path) -> dict[str, dict[str, list]]:
     out: dict[str, dict[str, list]] = {}
     for path in sorted(proto_dir.rglob("generated.proto")):
         text = path.read_text()
-        package = re.search(r"^package ([\w.]+);", text, re.M).group(1)
+        package = re.search(r"^package ([\w.]+);", text, re.MULTILINE).group(1)
         text = re.sub(r"//[^\n]*", "", text)
-        names = set(re.findall(r"^message (\w+) \{", text, re.M))
+        names = set(re.findall(r"^message (\w+) \{", text, re.MULTILINE))
         for m in _MESSAGE.finditer(text):
             fields: dict[str, list] = {}
             for label, typ, key, value, name, number in _FIELD.findall(m.group(2)):

@@ -177,3 +177,15 @@ def test_follow_log_ends_when_client_disconnects(api, apiserver):
     core.delete_namespaced_pod("f", "default")
     assert apiserver.store.get("", "pods", "default", "f") is None
     assert core.list_namespaced_pod("default").items == []
+
+
+def test_delete_collection_and_field_selectors(api, apiserver):
+    core = client.CoreV1Api(api)
+    for name, team in (("a", "x"), ("b", "x"), ("c", "y")):
+        core.create_namespaced_config_map("default", client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name=name, labels={"team": team})))
+    picked = core.list_namespaced_config_map("default", field_selector="metadata.name=b")
+    assert [c.metadata.name for c in picked.items] == ["b"]
+    core.delete_collection_namespaced_config_map("default", label_selector="team=x")
+    left = [c["metadata"]["name"] for c in apiserver.store.list("", "configmaps", "default")]
+    assert left == ["c"]

@@ -34,7 +34,7 @@ def http(apiserver):
 
 def kubectl(server, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "KUBECONFIG": str(server.kubeconfig), "HOME": str(server.kubeconfig.parent)}
-    return subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, env=env, check=False, timeout=60)
 
 
 def status_of(resp: httpx.Response, code: int, reason: str) -> dict:

@@ -19,7 +19,8 @@ KUBECTL_132 = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32"
 def run(server, *args: str, stdin: str | None = None, check: bool = True, binary: str = "kubectl",
         timeout: float = 60) -> subprocess.CompletedProcess:
     env = {**os.environ, "KUBECONFIG": str(server.kubeconfig), "HOME": str(server.kubeconfig.parent)}
-    proc = subprocess.run([binary, *args], input=stdin, capture_output=True, text=True, env=env, timeout=timeout)
+    proc = subprocess.run([binary, *args], input=stdin, capture_output=True, text=True, env=env, check=False,
+                          timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
@@ -171,3 +172,66 @@ def test_plain_kubectl_132_works(apiserver):
     assert "created" in run(apiserver, "apply", "-f", "-", stdin=manifest, binary=KUBECTL_132).stdout
     assert "unchanged" in run(apiserver, "apply", "-f", "-", stdin=manifest, binary=KUBECTL_132).stdout
 
+
+
+def test_crds_auth_and_rollout_status(k):
+    crds = k("get", "crds").stdout
+    assert crds.split()[:3] == ["NAME", "CREATED", "AT"]
+    for name in ("gateways.gateway.networking.k8s.io", "agentgatewaybackends.agentgateway.dev"):
+        assert name in crds
+    k("wait", "--for", "condition=established", "crd/agentgatewaybackends.agentgateway.dev", "--timeout=5s")
+    assert k("auth", "can-i", "create", "gateways").stdout.strip() == "yes"
+    k("create", "deployment", "web", "--image=nginx:1.27", "--replicas=2")
+    out = {}
+    waiter = threading.Thread(target=lambda: out.update(p=k("rollout", "status", "deploy/web", "--timeout=20s",
+                                                              check=False)))
+    waiter.start()
+    status = {"status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2,
+                         "availableReplicas": 2}}
+    k("patch", "deploy", "web", "--subresource=status", "--type=merge", "-p", json.dumps(status))
+    waiter.join(timeout=30)
+    assert out["p"].returncode == 0, out["p"].stderr
+    assert 'deployment "web" successfully rolled out' in out["p"].stdout
+
+
+DEPLOY_V1 = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {app: web, keep: "yes"}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: web, image: "nginx:1.27", ports: [{containerPort: 80}, {containerPort: 443}],
+         env: [{name: A, value: "1"}, {name: B, value: "2"}]}
+      - {name: side, image: "busybox:1"}
+"""
+DEPLOY_V2 = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {app: web}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: web, image: "nginx:1.28", ports: [{containerPort: 80}], env: [{name: B, value: "3"}, {name: C, value: "4"}]}
+"""
+
+
+def test_client_side_apply_strategic_merge(k, apiserver):
+    k("apply", "-f", "-", stdin=DEPLOY_V1)
+    k("scale", "deploy/web", "--replicas=5")
+    assert k("apply", "-f", "-", stdin=DEPLOY_V2).stdout.strip() == "deployment.apps/web configured"
+    dep = apiserver.store.get("apps", "deployments", "default", "web")
+    assert dep["metadata"]["labels"] == {"app": "web"} and dep["spec"]["replicas"] == 2
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "nginx:1.28"
+    assert container["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
+    assert container["env"] == [{"name": "B", "value": "3"}, {"name": "C", "value": "4"}]
+    assert dep["metadata"]["generation"] == 3  # create, scale, apply

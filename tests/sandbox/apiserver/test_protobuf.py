@@ -14,7 +14,7 @@ from agwlab.sandbox.store import BadRequest
 
 def kubectl(server, *args: str) -> str:
     env = {**os.environ, "KUBECONFIG": str(server.kubeconfig), "HOME": str(server.kubeconfig.parent)}
-    proc = subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env, check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 

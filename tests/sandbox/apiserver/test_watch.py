@@ -82,7 +82,7 @@ def test_too_old_resource_version(tmp_path):
     hub = WatchHub(store)  # a fresh server keeps no history from before it started
     with pytest.raises(TooOld):
         hub.open("", "configmaps", None, lambda o: True, since=1)
-    w, replay = hub.open("", "configmaps", None, lambda o: True, since=store.resource_version)
+    _watch, replay = hub.open("", "configmaps", None, lambda o: True, since=store.resource_version)
     assert replay == []
     hub.close()
     store.close()
