@@ -35,7 +35,7 @@ KNOWN_IMAGES: tuple[KnownImage, ...] = (
                "an OpenTelemetry collector with the OTLP receiver and the debug exporter"),
     KnownImage("otel/opentelemetry-collector", "agwlab.sandbox.workloads.collector:CollectorWorkload",
                "an OpenTelemetry collector with the OTLP receiver and the debug exporter"),
-    KnownImage("ghcr.io/peterj/mcp-website-fetcher", "agwlab.sandbox.workloads.website_fetcher:WebsiteFetcherWorkload",
+    KnownImage("ghcr.io/peterj/mcp-website-fetcher", "agwlab.sandbox.workloads.website_fetcher_pod:WebsiteFetcherWorkload",
                "the MCP website fetcher (SSE on :8000)"),
     KnownImage("agwlab.local/anthropic-standin", "agwlab.sandbox.workloads.anthropic_standin:AnthropicStandinWorkload",
                "the sandbox's stand-in for the Anthropic Messages API"),

@@ -13,13 +13,13 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
 import httpx
 
 from .paths import SandboxPaths
+from .procs import die_with_parent
 
 __all__ = ["PROMETHEUS_HINT", "PrometheusServer", "find_prometheus"]
 
@@ -48,14 +48,6 @@ def find_prometheus() -> str | None:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     return None
-
-
-def _set_pdeathsig() -> None:
-    """Make the child die with the sandbox, even when the sandbox is SIGKILLed."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class PrometheusServer:
@@ -103,7 +95,7 @@ class PrometheusServer:
             [self.binary, f"--config.file={config}", f"--storage.tsdb.path={self._dir / 'data'}",
              f"--web.listen-address={self._address}:{self._port}", "--storage.tsdb.retention.time=2d",
              "--web.enable-lifecycle", "--log.level=warn"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_set_pdeathsig,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
         )
         log.close()
         async with httpx.AsyncClient() as client:

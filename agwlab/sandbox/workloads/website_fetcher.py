@@ -41,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from ..runtime import PodContext, WorkloadFailed
+from .website_fetcher_pod import SERVICES_ENV, WebsiteFetcherWorkload
 
 __all__ = [
     "SERVER_NAME",
@@ -56,7 +56,6 @@ __all__ = [
 ]
 
 SERVER_NAME = "mcp-website-fetcher"
-SERVICES_ENV = "AGWLAB_CLUSTER_SERVICES"
 FETCH_DESCRIPTION = "Fetches a website and returns its content"
 FETCH_TIMEOUT = 20.0
 OFFLINE_SITE = "http://lab-website.agwlab-system.svc.cluster.local/"
@@ -179,6 +178,29 @@ class FetchError(Exception):
     """A page could not be fetched; the message is what the tool result shows."""
 
 
+_CLIENTS: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
+
+def _new_client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=ClusterDNSTransport(),
+        follow_redirects=True,
+        timeout=FETCH_TIMEOUT,
+        headers={"User-Agent": USER_AGENT},
+        trust_env=False,
+    )
+
+
+def _shared_client() -> httpx.AsyncClient:
+    """One pooled client per event loop: building one (and its TLS context) per fetch
+    costs tens of milliseconds of CPU."""
+    loop = asyncio.get_running_loop()
+    client = _CLIENTS.get(loop)
+    if client is None or client.is_closed:
+        client = _CLIENTS[loop] = _new_client()
+    return client
+
+
 async def fetch_text(url: str, *, client: httpx.AsyncClient | None = None) -> str:
     """Fetch ``url`` (following redirects) and return its body as text.
 
@@ -193,13 +215,7 @@ async def fetch_text(url: str, *, client: httpx.AsyncClient | None = None) -> st
         raise FetchError(f"invalid URL {url!r}: only absolute http:// and https:// URLs can be fetched")
     own = client is None
     if client is None:
-        client = httpx.AsyncClient(
-            transport=ClusterDNSTransport(),
-            follow_redirects=True,
-            timeout=FETCH_TIMEOUT,
-            headers={"User-Agent": USER_AGENT},
-            trust_env=False,
-        )
+        client = _new_client()
     try:
         response = await client.get(url)
     except httpx.TimeoutException:
@@ -264,7 +280,7 @@ def build_server() -> Server[Any]:
         if not isinstance(url, str) or not url:
             return _tool_error("Missing required argument 'url'")
         try:
-            text = await fetch_text(url)
+            text = await fetch_text(url, client=_shared_client())
         except FetchError as e:
             return _tool_error(f"Error fetching {url}: {e}")
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)])
@@ -321,85 +337,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # --- the workload --------------------------------------------------------------------
-
-
-def _container_port(pod: PodContext, default: int = 8000) -> int:
-    for port in pod.ports or []:
-        if isinstance(port, dict) and port.get("containerPort"):
-            return int(port["containerPort"])
-    return default
-
-
-class WebsiteFetcherWorkload:
-    """The fetcher as a Pod: a child process bound to the Pod IP and container port.
-
-    ``start`` returns once ``GET /sse`` answers; stdout and stderr go to the Pod log.
-    """
-
-    START_TIMEOUT = 20.0
-
-    def __init__(self) -> None:
-        self._proc: asyncio.subprocess.Process | None = None
-        self.url: str | None = None
-
-    async def start(self, pod: PodContext) -> None:
-        """Start the child process and wait until it serves ``/sse``.
-
-        Raises:
-            WorkloadFailed: the process exited or did not answer in time.
-        """
-        port = _container_port(pod)
-        env = {**os.environ, **pod.env, "PYTHONUNBUFFERED": "1"}
-        if pod.home is not None and SERVICES_ENV not in env:
-            env[SERVICES_ENV] = str(pod.home.cluster_services)
-        with open(pod.log.path, "ab") as log_file:
-            self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "agwlab.sandbox.workloads.website_fetcher",
-                "--host", pod.pod_ip, "--port", str(port),
-                stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env,
-            )  # fmt: skip
-        self.url = f"http://{pod.pod_ip}:{port}"
-        await self._wait_ready()
-
-    async def _wait_ready(self) -> None:
-        assert self._proc is not None and self.url is not None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.START_TIMEOUT
-        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
-            while loop.time() < deadline:
-                if self._proc.returncode is not None:
-                    raise WorkloadFailed(
-                        f"mcp-website-fetcher exited with code {self._proc.returncode}; see the Pod log"
-                    )
-                try:
-                    async with client.stream("GET", f"{self.url}/sse") as response:
-                        if response.status_code == 200:
-                            return
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
-        await self.stop()
-        raise WorkloadFailed(
-            f"mcp-website-fetcher did not answer on {self.url}/sse within {self.START_TIMEOUT:g}s"
-        )
-
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.returncode is None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
-
-    async def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None or proc.returncode is not None:
-            return
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=5.0)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
 
 
 if __name__ == "__main__":

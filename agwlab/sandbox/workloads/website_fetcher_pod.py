@@ -1,0 +1,100 @@
+"""The MCP website fetcher as a Pod: a child process the kubelet starts and watches.
+
+Kept apart from ``website_fetcher.py`` (the server itself) so that the sandbox process,
+which only launches the child, never imports the MCP SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import httpx
+
+from ..procs import die_with_parent
+from ..runtime import PodContext, WorkloadFailed
+
+__all__ = ["SERVICES_ENV", "WebsiteFetcherWorkload"]
+
+SERVICES_ENV = "AGWLAB_CLUSTER_SERVICES"
+
+
+def _container_port(pod: PodContext, default: int = 8000) -> int:
+    for port in pod.ports or []:
+        if isinstance(port, dict) and port.get("containerPort"):
+            return int(port["containerPort"])
+    return default
+
+
+class WebsiteFetcherWorkload:
+    """The fetcher as a Pod: a child process bound to the Pod IP and container port.
+
+    ``start`` returns once ``GET /sse`` answers; stdout and stderr go to the Pod log.
+    """
+
+    START_TIMEOUT = 20.0
+
+    def __init__(self) -> None:
+        self._proc: asyncio.subprocess.Process | None = None
+        self.url: str | None = None
+
+    async def start(self, pod: PodContext) -> None:
+        """Start the child process and wait until it serves ``/sse``.
+
+        Raises:
+            WorkloadFailed: the process exited or did not answer in time.
+        """
+        port = _container_port(pod)
+        env = {**os.environ, **pod.env, "PYTHONUNBUFFERED": "1"}
+        if pod.home is not None and SERVICES_ENV not in env:
+            env[SERVICES_ENV] = str(pod.home.cluster_services)
+        with open(pod.log.path, "ab") as log_file:
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "agwlab.sandbox.workloads.website_fetcher",
+                "--host", pod.pod_ip, "--port", str(port),
+                stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env,
+                preexec_fn=die_with_parent,
+            )  # fmt: skip
+        self.url = f"http://{pod.pod_ip}:{port}"
+        await self._wait_ready()
+
+    async def _wait_ready(self) -> None:
+        assert self._proc is not None and self.url is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.START_TIMEOUT
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False, verify=False) as client:  # plain http; no CA bundle to load
+            while loop.time() < deadline:
+                if self._proc.returncode is not None:
+                    raise WorkloadFailed(
+                        f"mcp-website-fetcher exited with code {self._proc.returncode}; see the Pod log"
+                    )
+                try:
+                    async with client.stream("GET", f"{self.url}/sse") as response:
+                        if response.status_code == 200:
+                            return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+        await self.stop()
+        raise WorkloadFailed(
+            f"mcp-website-fetcher did not answer on {self.url}/sse within {self.START_TIMEOUT:g}s"
+        )
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    async def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=5.0)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
