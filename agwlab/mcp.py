@@ -51,7 +51,7 @@ _TEXT_LIMIT = 4000
 # --- what travelled -----------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(repr=False)
 class HTTPExchange:
     """One HTTP request and its response, as text a learner can read."""
 
@@ -84,6 +84,9 @@ class HTTPExchange:
         if not self.response_headers.get("content-type", "").startswith("text/event-stream"):
             return []
         return SSEParser().feed_text(self.response_body)
+
+    def __repr__(self) -> str:
+        return str(self)
 
     def __str__(self) -> str:
         path = httpx.URL(self.url).raw_path.decode()
@@ -240,7 +243,7 @@ class Tool:
         )
 
 
-@dataclass
+@dataclass(repr=False)
 class ToolList:
     """The answer to ``tools/list``."""
 
@@ -256,6 +259,9 @@ class ToolList:
 
     def __len__(self) -> int:
         return len(self.tools)
+
+    def __repr__(self) -> str:
+        return str(self)
 
     def __str__(self) -> str:
         if not self.tools:
@@ -274,7 +280,7 @@ class ToolList:
         )
 
 
-@dataclass
+@dataclass(repr=False)
 class ToolResult:
     """The answer to ``tools/call``: its text content and whether the tool reported an error."""
 
@@ -286,6 +292,9 @@ class ToolResult:
     @property
     def text(self) -> str:
         return "".join(block.get("text", "") for block in self.content if block.get("type") == "text")
+
+    def __repr__(self) -> str:
+        return str(self)
 
     def __str__(self) -> str:
         head = f"{self.name}: {'tool error' if self.is_error else 'ok'}"
@@ -307,7 +316,7 @@ class ToolResult:
 # --- the session ---------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(repr=False)
 class MCPSession:
     """A Streamable HTTP session with an MCP endpoint, created by :func:`initialize`.
 
@@ -432,6 +441,9 @@ class MCPSession:
             except MCPError:
                 pass
 
+    def __repr__(self) -> str:
+        return str(self)
+
     def __str__(self) -> str:
         caps = ", ".join(sorted(self.capabilities)) or "none"
         return (
@@ -491,7 +503,7 @@ def call_tool(url: str, name: str, arguments: dict[str, Any] | None = None) -> T
 # --- the legacy SSE transport ---------------------------------------------------------------
 
 
-@dataclass
+@dataclass(repr=False)
 class SSEHandshake:
     """What the legacy SSE transport showed: the endpoint event, the 202, the reply event."""
 
@@ -505,6 +517,9 @@ class SSEHandshake:
     @property
     def server_name(self) -> str:
         return str((self.result.get("serverInfo") or {}).get("name", ""))
+
+    def __repr__(self) -> str:
+        return str(self)
 
     def __str__(self) -> str:
         lines = [f"GET {httpx.URL(self.url).raw_path.decode()}  (Accept: text/event-stream)"]
