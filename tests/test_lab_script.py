@@ -1,0 +1,60 @@
+"""The README's first command: ``./lab start`` starts the sandbox and JupyterLab at the first notebook."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from agwlab.sandbox import status, stop
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_lab_start_serves_the_first_notebook(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, "AGWLAB_HOME": str(home), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    proc = subprocess.Popen(
+        [str(ROOT / "lab"), "start", "--no-browser", f"--ServerApp.port={port}",
+         f"--IdentityProvider.token={token}"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{base}/api/status", params={"token": token}, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError("JupyterLab did not answer within 90 s")
+        nb = httpx.get(f"{base}/api/contents/notebooks/00-setup.ipynb", params={"token": token}, timeout=10)
+        assert nb.status_code == 200 and nb.json()["type"] == "notebook"
+        lab_page = httpx.get(f"{base}/lab/tree/notebooks/00-setup.ipynb", params={"token": token}, timeout=10)
+        assert lab_page.status_code == 200
+        assert status(home).running, "./lab start should leave the sandbox running"
+        kernels = httpx.get(f"{base}/api/kernelspecs", params={"token": token}, timeout=10).json()
+        assert "python3" in kernels["kernelspecs"]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        stop(home)
