@@ -74,9 +74,10 @@ class PrometheusServer:
         """``[(pod ip, namespace, pod, gateway)]`` -> file_sd JSON."""
         groups = [
             {"targets": [f"{ip}:15020"],
-             "labels": {"namespace": ns, "pod": pod, "container": "agentgateway", "endpoint": "metrics",
-                        "gateway": gw}}
-            for ip, ns, pod, gw in targets
+             # what a PodMonitor's relabelling adds; nothing that collides with agentgateway's own
+             # labels (a target label `gateway` would turn the metric's into `exported_gateway`)
+             "labels": {"namespace": ns, "pod": pod, "container": "agentgateway", "endpoint": "metrics"}}
+            for ip, ns, pod, _gw in targets
         ]
         tmp = self.targets_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(groups, indent=1), encoding="utf-8")

@@ -246,6 +246,9 @@ def test_prometheus_scrapes_the_proxy(sandbox, gateway: str) -> None:  # type: i
          timeout=15, what="Prometheus to see three more requests")
     result = query('agentgateway_requests_total{route="agentgateway-system/claude"}')[0]["metric"]
     assert result["namespace"] == NS and result["pod"].startswith("agentgateway-route-")
+    # the metric's own labels survive the scrape unchanged (no exported_* renames)
+    assert result["gateway"] == "agentgateway-system/agentgateway-route"
+    assert not any(k.startswith("exported_") for k in result), result
 
 
 def test_a_client_traceparent_is_found_in_the_log_and_the_collector(kubectl, gateway: str) -> None:  # type: ignore[no-untyped-def]
