@@ -17,10 +17,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from . import checks, errors, kube, llm, manifests, mcp, metrics, secrets, traces, widgets
+    from . import checks, errors, kube, llm, manifests, mcp, metrics, secrets, stages, traces, widgets
     from .checks import check
     from .errors import CheckFailed, LabError
-    from .lab import Lab, connect, prepare
+    from .lab import Lab, connect
+    from .stages import prepare
 
 __all__ = [
     "CheckFailed",
@@ -37,6 +38,7 @@ __all__ = [
     "mcp",
     "metrics",
     "secrets",
+    "stages",
     "traces",
     "widgets",
 ]
@@ -46,10 +48,10 @@ _NAMES = {
     "LabError": ("errors", "LabError"),
     "Lab": ("lab", "Lab"),
     "connect": ("lab", "connect"),
-    "prepare": ("lab", "prepare"),
+    "prepare": ("stages", "prepare"),
     "check": ("checks", "check"),
 }
-_MODULES = {"checks", "errors", "kube", "llm", "manifests", "mcp", "metrics", "secrets", "traces", "widgets"}
+_MODULES = {"checks", "errors", "kube", "llm", "manifests", "mcp", "metrics", "secrets", "stages", "traces", "widgets"}
 
 
 def __getattr__(name: str) -> Any:

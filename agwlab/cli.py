@@ -11,7 +11,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 from .sandbox import SandboxError, ensure_running, status, stop
 from .sandbox.paths import SandboxPaths, agwlab_home

@@ -107,7 +107,7 @@ def test_delete_ignores_missing_objects_and_can_wait(lab):
 
 def test_logs_of_a_deployment_hold_what_its_pods_wrote(lab):
     from agwlab import llm
-    from agwlab.lab import prepare
+    from agwlab.stages import prepare
 
     prepare(lab, "llm")
     result = llm.chat(lab, "hello")

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from agwlab import connect, kube, llm, manifests
-from agwlab.lab import prepare
+from agwlab.stages import prepare
 
 
 @pytest.fixture(scope="module")

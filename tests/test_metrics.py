@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import pytest
 
 from agwlab import connect, llm, mcp, metrics
-from agwlab.lab import prepare
+from agwlab.stages import prepare
 
 
 @pytest.fixture(scope="module")

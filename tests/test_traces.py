@@ -143,7 +143,7 @@ def test_waterfall_draws_one_bar_per_span_indented_by_depth():
 
 def test_a_request_is_found_in_the_access_log_and_the_collector(sandbox):
     from agwlab import connect, llm
-    from agwlab.lab import prepare
+    from agwlab.stages import prepare
 
     lab = connect()
     prepare(lab, "llm", "tracing")

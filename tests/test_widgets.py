@@ -57,7 +57,7 @@ def test_model_picker_offers_current_models_with_the_tutorials_first(rendering):
 
 def test_request_tester_sends_through_the_gateway(rendering, sandbox, capsys):
     from agwlab import connect
-    from agwlab.lab import prepare
+    from agwlab.stages import prepare
 
     lab = connect()
     prepare(lab, "llm")
@@ -72,7 +72,7 @@ def test_request_tester_sends_through_the_gateway(rendering, sandbox, capsys):
 
 def test_mcp_explorer_lists_and_calls_tools(rendering, sandbox, capsys):
     from agwlab import connect
-    from agwlab.lab import prepare
+    from agwlab.stages import prepare
 
     lab = connect()
     prepare(lab, "llm", "mcp")

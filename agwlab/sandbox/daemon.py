@@ -18,7 +18,6 @@ import time
 from collections.abc import Generator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 import yaml

@@ -25,7 +25,6 @@ import itertools
 import json
 import os
 import socket
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any

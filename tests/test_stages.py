@@ -1,0 +1,58 @@
+"""Stages: prepare (idempotent), preflight and cleanup, against the sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from agwlab import connect, kube
+from agwlab.errors import GatewayAddressUnavailable, LabError
+from agwlab.stages import cleanup, leftovers, preflight, prepare
+
+
+@pytest.fixture(scope="module")
+def lab(sandbox):  # type: ignore[no-untyped-def]
+    return connect()
+
+
+def test_prepare_is_idempotent_and_the_gateway_gets_an_address(lab, capsys):
+    prepare(lab, "llm", "tracing", "mcp")
+    capsys.readouterr()
+    prepare(lab, "llm", "tracing", "mcp")
+    out = capsys.readouterr().out
+    assert out.count(" 0 changed") == 3, out
+    address = lab.gateway_address()
+    svc = kube.get(lab, "Service", "agentgateway-route", "agentgateway-system")
+    assert address == svc["status"]["loadBalancer"]["ingress"][0]["ip"]
+    assert lab.gateway_url("/anthropic") == f"http://{address}:8080/anthropic"
+
+
+def test_prepare_refuses_an_unknown_stage(lab):
+    with pytest.raises(LabError, match="unknown stage"):
+        prepare(lab, "dessert")
+
+
+def test_preflight_passes_on_the_sandbox(lab):
+    results = preflight(lab)
+    assert [r.step for r in results] == [
+        "api",
+        "gateway-api",
+        "agentgateway-crds",
+        "controller",
+        "gatewayclass",
+        "collector",
+        "prometheus",
+    ]
+    assert all(results)
+    assert "version v1.4.1" in results[3].detail
+
+
+def test_cleanup_removes_only_what_the_lab_made(lab):
+    prepare(lab, "llm", "tracing", "mcp")
+    lines = cleanup(lab)
+    assert "gateway/agentgateway-route: deleted" in lines
+    assert "deployment/opentelemetry-collector-traces: not created by the lab, left alone" in lines
+    assert leftovers(lab) == []
+    assert kube.get(lab, "Deployment", "opentelemetry-collector-traces", "telemetry") is not None
+    with pytest.raises(GatewayAddressUnavailable, match="01-claude-llm-connection"):
+        lab.gateway_address()
+    assert all(line.endswith("not there") or "left alone" in line for line in cleanup(lab))
