@@ -212,41 +212,32 @@ def preflight(lab: Lab) -> list[Any]:
         )
     )
 
-    def gateway_api() -> tuple[bool, str]:
-        missing = [
-            k
-            for k in ("GatewayClass", "Gateway", "HTTPRoute")
-            if not _served(lab, "gateway.networking.k8s.io/v1", k)
-        ]
-        version = _crd_version(lab, "gateways.gateway.networking.k8s.io")
-        return not missing, (
-            f"missing: {', '.join(missing)}" if missing else f"gateway.networking.k8s.io/v1 {version}".strip()
-        )
+    def crds_served(api_version: str, kinds: tuple[str, ...], crd: str) -> Any:
+        def probe() -> tuple[bool, str]:
+            missing = [k for k in kinds if not _served(lab, api_version, k)]
+            version = _crd_version(lab, crd)
+            return not missing, (f"missing: {', '.join(missing)}" if missing else f"{api_version} {version}".strip())
+
+        return probe
 
     results.append(
         check(
             stage,
             "gateway-api",
-            gateway_api,
+            crds_served("gateway.networking.k8s.io/v1", ("GatewayClass", "Gateway", "HTTPRoute"),
+                        "gateways.gateway.networking.k8s.io"),
             what="the Gateway API CRDs are installed",
             hint="kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/"
             "releases/download/v1.6.1/standard-install.yaml",
         )
     )
-
-    def agw_crds() -> tuple[bool, str]:
-        kinds = ("AgentgatewayBackend", "AgentgatewayPolicy", "AgentgatewayParameters")
-        missing = [k for k in kinds if not _served(lab, "agentgateway.dev/v1alpha1", k)]
-        version = _crd_version(lab, "agentgatewaybackends.agentgateway.dev")
-        return not missing, (
-            f"missing: {', '.join(missing)}" if missing else f"agentgateway.dev/v1alpha1 {version}".strip()
-        )
-
     results.append(
         check(
             stage,
             "agentgateway-crds",
-            agw_crds,
+            crds_served("agentgateway.dev/v1alpha1",
+                        ("AgentgatewayBackend", "AgentgatewayPolicy", "AgentgatewayParameters"),
+                        "agentgatewaybackends.agentgateway.dev"),
             what="agentgateway's CRDs are installed",
             hint="helm upgrade -i agentgateway-crds oci://cr.agentgateway.dev/charts/agentgateway-crds "
             "-n agentgateway-system --create-namespace --version v1.4.1",

@@ -237,19 +237,26 @@ async def _streamable(
     return _reject(ctx, 405, "mcp: method not allowed")
 
 
+async def _outbound_frames(session: MCPSession) -> AsyncIterator[bytes]:
+    """The session's outbound messages as SSE frames (a keep-alive comment every 15 s of
+    silence) until the session ends."""
+    while not session.closed:
+        try:
+            message = await asyncio.wait_for(session.outbound.get(), timeout=15.0)
+        except TimeoutError:
+            yield b": keep-alive\n\n"
+            continue
+        if message is SESSION_CLOSED:
+            break
+        yield sse_frame(message)
+
+
 async def _notifications(session: MCPSession) -> AsyncIterator[bytes]:
     """The GET stream: server-initiated messages until the session ends."""
     session.open_streams += 1
     try:
-        while not session.closed:
-            try:
-                message = await asyncio.wait_for(session.outbound.get(), timeout=15.0)
-            except TimeoutError:
-                yield b": keep-alive\n\n"
-                continue
-            if message is SESSION_CLOSED:
-                break
-            yield sse_frame(message)
+        async for frame in _outbound_frames(session):
+            yield frame
     finally:
         session.open_streams -= 1
 
@@ -463,15 +470,8 @@ async def _legacy_sse(
 async def _legacy_stream(gateway: MCPGateway, session: MCPSession, endpoint: str) -> AsyncIterator[bytes]:
     try:
         yield sse_frame(endpoint, event="endpoint")
-        while not session.closed:
-            try:
-                message = await asyncio.wait_for(session.outbound.get(), timeout=15.0)
-            except TimeoutError:
-                yield b": keep-alive\n\n"
-                continue
-            if message is SESSION_CLOSED:
-                break
-            yield sse_frame(message)
+        async for frame in _outbound_frames(session):
+            yield frame
     finally:
         # The client went away: the session and its upstream sessions go with it.
         gateway.spawn(gateway.sessions.remove(session))
