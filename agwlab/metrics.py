@@ -307,7 +307,7 @@ def latency_percentiles(
     note = _prepare(lab, DURATION_BUCKETS, ["le", by])
     frames = []
     if not note:
-        for q, query in zip(quantiles, queries):
+        for q, query in zip(quantiles, queries, strict=True):
             frame = instant(lab, query)
             if not frame.empty:
                 frame["quantile"] = f"p{round(q * 100):d}"

@@ -323,7 +323,7 @@ def collector_spans(
 
 
 def _depths(frame: pd.DataFrame) -> list[int]:
-    parents = dict(zip(frame["span_id"], frame["parent_id"]))
+    parents = dict(zip(frame["span_id"], frame["parent_id"], strict=True))
     depths = []
     for span_id in frame["span_id"]:
         depth, seen, current = 0, set(), span_id
@@ -349,7 +349,7 @@ def waterfall(frame: pd.DataFrame, *, title: str | None = None, ax: Any = None) 
     offsets = [(s - t0).total_seconds() * 1000 for s in frame["start"]]
     durations = [d if d is not None else 0.0 for d in frame["duration_ms"]]
     depths = _depths(frame)
-    labels = [f"{'  ' * d}{name} ({kind})" for d, name, kind in zip(depths, frame["name"], frame["kind"])]
+    labels = [f"{'  ' * d}{name} ({kind})" for d, name, kind in zip(depths, frame["name"], frame["kind"], strict=True)]
     if ax is None:
         fig, ax = plt.subplots(figsize=(9, 0.5 + 0.45 * len(frame)))
     else:
@@ -357,7 +357,7 @@ def waterfall(frame: pd.DataFrame, *, title: str | None = None, ax: Any = None) 
     colours = ["#8250df" if k == "Server" else "#0969da" for k in frame["kind"]]
     y = list(range(len(frame)))[::-1]
     ax.barh(y, [max(d, 0.05) for d in durations], left=offsets, color=colours, height=0.6)
-    for yi, off, dur in zip(y, offsets, durations):
+    for yi, off, dur in zip(y, offsets, durations, strict=True):
         ax.text(off + max(dur, 0.05), yi, f" {dur:.1f} ms", va="center", fontsize=8)
     ax.set_yticks(y, labels, fontsize=9)
     ax.set_xlabel("milliseconds since the first span started")
