@@ -284,3 +284,23 @@ spec:
     assert "Kind           : Server" in block
     assert "-> http.status: Int(200)" in collector
     assert f"Parent ID      : {parent}" in block
+
+
+def test_one_setting_sends_claude_traffic_to_the_real_api(kubectl, gateway: str) -> None:  # type: ignore[no-untyped-def]
+    def patch(value: str) -> None:
+        kubectl("patch", "configmap", "sandbox-settings", "-n", "agwlab-system", "--type", "merge",
+                "-p", json.dumps({"data": {"anthropic.upstream": value}}))
+
+    body = {"messages": [{"role": "user", "content": "who answers?"}]}
+    patch("api.anthropic.com")
+    try:
+        r = poll(lambda: (lambda r: r if "sandbox model" not in r.text else None)(
+            httpx.post(f"{gateway}/anthropic", json=body, timeout=30)), timeout=40, what="traffic to leave the sandbox")
+        # offline: the gateway cannot reach Anthropic (503); online: Anthropic refuses the test key (401)
+        assert r.status_code in (401, 503), (r.status_code, r.text)
+        if r.status_code == 503:
+            assert r.text.startswith("upstream call failed")
+    finally:
+        patch("standin")
+    poll(lambda: "sandbox model" in httpx.post(f"{gateway}/anthropic", json=body, timeout=10).text,
+         what="the stand-in to answer again")
