@@ -31,6 +31,7 @@ from typing import Any
 
 from . import kinds as _kinds
 from .apiserver import fieldsets
+from .apiserver.defaults import list_key_defaults
 from .schemas import keys_for
 
 __all__ = [
@@ -573,6 +574,9 @@ class Store:
                    **({"status": cfg["status"]} if "status" in cfg else {})}
         elif "status" in info.subresources:
             cfg.pop("status", None)
+        # Item keys are computed after defaulting: an applied port without ``protocol`` is
+        # the stored TCP port, not a new item.
+        fieldsets.fill_key_defaults(cfg, keys, list_key_defaults(info.group, info.plural))
         cfg_leaves = fieldsets.leaves(cfg, keys)
         if body is None:
             if subresource:
@@ -597,7 +601,12 @@ class Store:
                 others.append((entry, paths))
         owned_by_others = set().union(*(p for _, p in others)) if others else set()
         new = json.loads(body)
-        for path in sorted(prev_mine - set(cfg_leaves) - owned_by_others, key=len, reverse=True):
+        # Whole list items first (their keys are still there to find them by), deepest first;
+        # an item stays while another manager owns a field in it.
+        dropped = prev_mine - set(cfg_leaves) - owned_by_others
+        for path in sorted(dropped, key=lambda p: (p[-1:] == (".",), len(p)), reverse=True):
+            if path[-1:] == (".",) and any(o[:len(path) - 1] == path[:-1] for o in owned_by_others):
+                continue
             fieldsets.remove_path(new, path)
         new = fieldsets.merge_apply(new, {k: v for k, v in cfg.items() if k != "metadata"}, keys)
         meta_cfg = {k: v for k, v in cfg["metadata"].items()
@@ -630,11 +639,19 @@ class Store:
                                                       "field": _dotted(p)} for m, v, p in conflicts]})
         taken = {p for _, _, p in conflicts}
         managed = []
-        for entry, paths in others:
+        mine = self._managed_entry(info, field_manager, "Apply", set(cfg_leaves), subresource)
+        for entry in entries:
+            if entry.get("manager") == field_manager and entry.get("operation") == "Apply" \
+                    and entry.get("subresource") == subresource:
+                managed.append(mine)  # keep the entry's place, so a no-op apply stays a no-op
+                mine = None
+                continue
+            paths = fieldsets.from_fields_v1(entry.get("fieldsV1") or {})
             kept = paths - taken
             if kept:
                 managed.append(dict(entry, fieldsV1=fieldsets.to_fields_v1(kept)) if kept != paths else entry)
-        managed.append(self._managed_entry(info, field_manager, "Apply", set(cfg_leaves), subresource))
+        if mine is not None:
+            managed.append(mine)
         return self._finish_update(info, key, old, new, managed)
 
     def delete(self, group: str, plural: str, namespace: str | None, name: str) -> dict:

@@ -200,3 +200,33 @@ def test_acknowledged_writes_survive_sigkill(tmp_path):
     names = {o["metadata"]["name"] for o in s.list("", "configmaps", "default")}
     assert all(f"c{i}" in names for i in range(acked + 1))
     s.close()
+
+
+def _service(**spec: object) -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"selector": {"app": "web"}, **spec}}
+
+
+def test_noop_apply_changes_nothing_even_with_other_managers(store):
+    ports = [{"name": "http", "port": 80}, {"name": "grpc", "port": 9000, "protocol": "TCP"}]
+    first = store.apply(_service(ports=ports), field_manager="agwlab", force=True)
+    store.update({**first, "metadata": {**first["metadata"], "labels": {"team": "a"}}}, field_manager="edit")
+    before = store.get("", "services", "default", "web")
+    seen: list[str] = []
+    store.add_listener(lambda kind, obj: seen.append(kind))
+    for _ in range(3):
+        again = store.apply(_service(ports=ports), field_manager="agwlab", force=True)
+        assert again == before  # resourceVersion, managedFields (order and times), ports
+    assert seen == []
+    assert [(p["port"], p["protocol"]) for p in before["spec"]["ports"]] == [(80, "TCP"), (9000, "TCP")]
+    # a real change still goes through, and keeps the manager's entry where it was
+    changed = store.apply(_service(ports=ports[:1]), field_manager="agwlab", force=True)
+    assert [p["port"] for p in changed["spec"]["ports"]] == [80] and seen == ["MODIFIED"]
+    assert [m["manager"] for m in changed["metadata"]["managedFields"]] == ["agwlab", "edit"]
+
+
+def test_apply_removes_dropped_items_by_their_key(store):
+    ports = [{"name": f"p{i}", "port": 8000 + i, "protocol": "TCP", "targetPort": 9000 + i} for i in range(6)]
+    store.apply(_service(ports=ports), field_manager="agwlab")
+    kept = store.apply(_service(ports=ports[::2]), field_manager="agwlab")
+    assert [p["port"] for p in kept["spec"]["ports"]] == [8000, 8002, 8004]

@@ -12,13 +12,15 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from ..kinds import KindInfo, groups
-from ..schemas import kind_schema
+from ..schemas import SCHEMA_DIR, kind_schema
 
 __all__ = [
     "aggregated_discovery",
@@ -161,8 +163,9 @@ def _op(k: KindInfo, action: str, ref: str, params: tuple[str, ...]) -> dict:
     return op
 
 
-@functools.cache
 def _document(group: str, version: str, server_version: str) -> str:
+    # Not cached: ~10 ms to build, and kubectl caches it by the index's hash (the documents
+    # would hold ~2 MB, and the built-in kinds' parsed schemas several more, for nothing).
     schemas: dict[str, Any] = {}
     paths: dict[str, Any] = {}
     for k in _kinds_of(group, version):
@@ -201,13 +204,29 @@ def openapi_v3_document(group: str, version: str, server_version: str) -> bytes 
     return _document(group, version, server_version).encode()
 
 
+@functools.cache
+def _document_hash(group: str, version: str, server_version: str) -> str:
+    """A hash of everything a document is built from (this module, the kinds, their schema files).
+
+    It changes whenever the document would, without building the document.
+    """
+    digest = hashlib.sha512(Path(__file__).read_bytes())
+    digest.update(server_version.encode())
+    for k in _kinds_of(group, version):
+        digest.update(json.dumps(dataclasses.asdict(k), sort_keys=True, default=sorted).encode())
+        try:
+            digest.update((SCHEMA_DIR / f"{k.plural}.{k.group or 'core'}.json").read_bytes())
+        except OSError:
+            digest.update(b"-")
+    return digest.hexdigest()[:128].upper()
+
+
 def openapi_v3_index(server_version: str) -> dict:
     """``GET /openapi/v3``: one entry per group-version, with a content hash."""
     paths = {}
     for group, ks in groups().items():
         version = ks[0].version
-        doc = openapi_v3_document(group, version, server_version) or b""
-        digest = hashlib.sha512(doc).hexdigest()[:128].upper()
+        digest = _document_hash(group, version, server_version)
         key = _gv_key(group, version)
         paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
     return {"paths": paths}

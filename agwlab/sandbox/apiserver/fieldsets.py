@@ -20,8 +20,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = [
+    "KeyDefaults",
     "KeysFor",
     "Path",
+    "fill_key_defaults",
     "from_fields_v1",
     "get_path",
     "leaves",
@@ -32,6 +34,7 @@ __all__ = [
 
 Path = tuple[str, ...]
 KeysFor = Callable[[tuple[str, ...]], "tuple[str, ...] | None"]
+KeyDefaults = Callable[[tuple[str, ...]], "dict[str, Any]"]
 
 # Metadata that the server owns; never part of anyone's field set.
 _SERVER_META = {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
@@ -75,6 +78,36 @@ def leaves(obj: dict, keys_for: KeysFor, *, top: bool = True) -> dict[Path, Any]
 
     walk(obj, (), ())
     return out
+
+
+def fill_key_defaults(obj: Any, keys_for: KeysFor, key_defaults: KeyDefaults,
+                      names: tuple[str, ...] = ()) -> None:
+    """Set the defaulted list-map key fields an object leaves out, in place.
+
+    A Service port is keyed by ``(port, protocol)`` and ``protocol`` defaults to ``TCP``: an
+    applied ``{"port": 80}`` must be the item the server stored as ``{"port": 80, "protocol":
+    "TCP"}``, so item keys have to be computed after defaulting (as the real server does).
+    ``key_defaults(names)`` gives the list at ``names`` its keys' defaults.
+
+    Example:
+        >>> o = {"spec": {"ports": [{"port": 80}]}}
+        >>> fill_key_defaults(o, lambda n: ("port", "protocol") if n == ("spec", "ports") else None,
+        ...                   lambda n: {"protocol": "TCP"})
+        >>> o["spec"]["ports"]
+        [{'port': 80, 'protocol': 'TCP'}]
+    """
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            fill_key_defaults(value, keys_for, key_defaults, names + (key,))
+    elif isinstance(obj, list):
+        keys = keys_for(names)
+        defaults = {k: v for k, v in key_defaults(names).items() if k in keys} if keys else {}
+        for item in obj:
+            if isinstance(item, dict):
+                for k, v in defaults.items():
+                    if item.get(k) is None:
+                        item[k] = v
+                fill_key_defaults(item, keys_for, key_defaults, names)
 
 
 def to_fields_v1(paths: Iterable[Path]) -> dict:

@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from ..store import BadRequest
-from .fieldsets import KeysFor
+from .fieldsets import KeyDefaults, KeysFor
 
 __all__ = ["json_patch", "merge_patch", "strategic_merge_patch"]
 
@@ -123,8 +123,20 @@ def json_patch(target: Any, ops: Any) -> Any:
     return doc
 
 
-def strategic_merge_patch(target: Any, patch: Any, keys_for: KeysFor, names: tuple[str, ...] = ()) -> Any:
-    """Apply a strategic merge patch; ``keys_for(names)`` gives a list's merge key(s)."""
+def _no_defaults(names: tuple[str, ...]) -> dict[str, Any]:
+    return {}
+
+
+def strategic_merge_patch(target: Any, patch: Any, keys_for: KeysFor, names: tuple[str, ...] = (),
+                          key_defaults: KeyDefaults = _no_defaults) -> Any:
+    """Apply a strategic merge patch; ``keys_for(names)`` gives a list's merge key(s).
+
+    Items of a list keyed by several fields (a Service port: ``port`` and ``protocol``) match
+    on the merge key and on every other key the patch item names, a stored item's missing key
+    counting as its default (``key_defaults(names)``): ``{"port": 53, "protocol": "UDP"}`` is
+    a new item next to the TCP port 53, not a change to it. kubectl sends only the merge key
+    for an item whose other keys did not change, so an item without them matches by merge key.
+    """
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     if patch.get("$patch") == "replace":
@@ -151,9 +163,9 @@ def strategic_merge_patch(target: Any, patch: Any, keys_for: KeysFor, names: tup
         sub_names = names + (key,)
         current = out.get(key)
         if isinstance(value, list):
-            out[key] = _merge_list(current, value, keys_for, sub_names)
+            out[key] = _merge_list(current, value, keys_for, sub_names, key_defaults)
         elif isinstance(value, dict):
-            merged = strategic_merge_patch(current, value, keys_for, sub_names)
+            merged = strategic_merge_patch(current, value, keys_for, sub_names, key_defaults)
             if merged is None:
                 out.pop(key, None)
             else:
@@ -168,28 +180,39 @@ def strategic_merge_patch(target: Any, patch: Any, keys_for: KeysFor, names: tup
     return out
 
 
-def _merge_list(current: Any, patch: list, keys_for: KeysFor, names: tuple[str, ...]) -> list:
+def _merge_list(current: Any, patch: list, keys_for: KeysFor, names: tuple[str, ...],
+                key_defaults: KeyDefaults) -> list:
     keys = keys_for(names)
+
+    def sub(target: Any, item: Any) -> Any:
+        return strategic_merge_patch(target, item, keys_for, names, key_defaults)
+
     if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
         return [copy.deepcopy(i) for i in patch if not (isinstance(i, dict) and "$patch" in i)]
     if not keys or not isinstance(current, list):
-        return [strategic_merge_patch(None, i, keys_for, names) if isinstance(i, dict) else copy.deepcopy(i)
+        return [sub(None, i) if isinstance(i, dict) else copy.deepcopy(i)
                 for i in patch if not (isinstance(i, dict) and i.get("$patch") == "delete")]
     key = keys[0]
+    defaults = key_defaults(names)
+
+    def same(cur: Any, item: dict) -> bool:
+        if not isinstance(cur, dict) or cur.get(key) != item.get(key):
+            return False
+        return all(cur.get(k, defaults.get(k)) == item[k] for k in keys[1:] if k in item)
+
     out = copy.deepcopy(current)
     for item in patch:
         if not isinstance(item, dict):
             raise BadRequest(f"unable to find api field in struct for list item {json.dumps(item)}")
-        pos = next((i for i, cur in enumerate(out) if isinstance(cur, dict) and cur.get(key) == item.get(key)),
-                   None)
         if item.get("$patch") == "delete":
-            if pos is not None:
-                out.pop(pos)
+            # kubectl names a deleted item by its merge key alone: every item with it goes.
+            out = [cur for cur in out if not same(cur, item)]
             continue
+        pos = next((i for i, cur in enumerate(out) if same(cur, item)), None)
         if pos is None:
-            out.append(strategic_merge_patch(None, item, keys_for, names))
+            out.append(sub(None, item))
         else:
-            out[pos] = strategic_merge_patch(out[pos], item, keys_for, names)
+            out[pos] = sub(out[pos], item)
     return out
 
 

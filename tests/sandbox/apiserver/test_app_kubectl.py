@@ -235,3 +235,99 @@ def test_client_side_apply_strategic_merge(k, apiserver):
     assert container["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
     assert container["env"] == [{"name": "B", "value": "3"}, {"name": "C", "value": "4"}]
     assert dep["metadata"]["generation"] == 3  # create, scale, apply
+
+
+SERVICE_DNS = """
+apiVersion: v1
+kind: Service
+metadata: {name: dns}
+spec:
+  selector: {app: dns}
+  ports:
+  - {name: dns-tcp, port: 53, targetPort: 5353}
+  - {name: dns, port: 53, protocol: UDP}
+"""
+
+
+def _rv(apiserver, group: str, plural: str, name: str) -> str:
+    return apiserver.store.get(group, plural, "default", name)["metadata"]["resourceVersion"]
+
+
+def test_kubectl_noop_writes_keep_resource_version(k, apiserver):
+    k("apply", "-f", "-", stdin=DEPLOY_V1)
+    k("apply", "--server-side", "-f", "-", stdin=SERVICE_DNS)
+    k("label", "deploy/web", "team=a")
+    dep_rv, svc_rv = _rv(apiserver, "apps", "deployments", "web"), _rv(apiserver, "", "services", "dns")
+    gen = apiserver.store.get("apps", "deployments", "default", "web")["metadata"]["generation"]
+    assert "serverside-applied" in k("apply", "--server-side", "-f", "-", stdin=SERVICE_DNS).stdout
+    assert "unchanged" in k("apply", "-f", "-", stdin=DEPLOY_V1).stdout
+    assert "(no change)" in k("patch", "deploy/web", "-p", '{"spec":{"replicas":2}}').stdout
+    assert "(no change)" in k("patch", "deploy/web", "--type=json",
+                              "-p", '[{"op":"replace","path":"/spec/replicas","value":2}]').stdout
+    k("label", "--overwrite", "deploy/web", "team=a")
+    k("annotate", "--overwrite", "svc/dns", "--list")  # a read; then an annotation set twice
+    k("annotate", "svc/dns", "note=x")
+    svc_rv = _rv(apiserver, "", "services", "dns")
+    k("annotate", "--overwrite", "svc/dns", "note=x")
+    k("scale", "deploy/web", "--replicas=2")
+    assert _rv(apiserver, "apps", "deployments", "web") == dep_rv
+    assert _rv(apiserver, "", "services", "dns") == svc_rv
+    assert apiserver.store.get("apps", "deployments", "default", "web")["metadata"]["generation"] == gen
+    ports = apiserver.store.get("", "services", "default", "dns")["spec"]["ports"]
+    assert [(p["name"], p["protocol"]) for p in ports] == [("dns-tcp", "TCP"), ("dns", "UDP")]
+
+
+def test_kubectl_reports_immutable_fields(k, apiserver):
+    k("apply", "-f", "-", stdin=DEPLOY_V1)
+    moved = DEPLOY_V1.replace("{matchLabels: {app: web}}", "{matchLabels: {app: web, v: '2'}}") \
+        .replace("metadata: {labels: {app: web}}", "metadata: {labels: {app: web, v: '2'}}")
+    proc = k("apply", "-f", "-", stdin=moved, check=False)
+    assert proc.returncode != 0
+    assert ('The Deployment "web" is invalid: spec.selector: Invalid value: v1.LabelSelector{MatchLabels:'
+            'map[string]string{"app":"web", "v":"2"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: '
+            'field is immutable') in proc.stderr
+    k("create", "configmap", "frozen", "--from-literal=a=1")
+    k("patch", "configmap/frozen", "-p", '{"immutable":true}')
+    proc = k("patch", "configmap/frozen", "-p", '{"data":{"a":"2"}}', check=False)
+    assert proc.returncode != 0
+    assert 'The ConfigMap "frozen" is invalid: data: Forbidden: field is immutable when `immutable` is set' \
+        in proc.stderr
+
+
+KUBECTL_120 = "/tmp/kc120/usr/bin/kubectl"
+
+
+def test_kubectl_120_get_apply_delete_logs(apiserver):
+    if not Path(KUBECTL_120).exists():
+        pytest.skip(f"kubectl 1.20 is not extracted at {KUBECTL_120} (Debian's kubernetes-client)")
+
+    def k120(*args: str, **kw) -> subprocess.CompletedProcess:
+        return run(apiserver, *args, binary=KUBECTL_120, **kw)
+
+    assert "v1.20" in k120("version", "--client", "--short").stdout
+    assert "kube-system" in k120("get", "ns").stdout
+    manifest = (SEED / "02-backend-anthropic.yaml").read_text().replace("agentgateway-system", "default")
+    assert "created" in k120("apply", "-f", "-", stdin=manifest).stdout
+    assert "unchanged" in k120("apply", "-f", "-", stdin=manifest).stdout
+    assert "configured" in k120("apply", "-f", "-", stdin=DEPLOY_V1).stdout.replace("created", "configured")
+    assert "unchanged" in k120("apply", "-f", "-", stdin=DEPLOY_V1).stdout
+    assert "configured" in k120("apply", "-f", "-", stdin=DEPLOY_V2).stdout
+    dep = apiserver.store.get("apps", "deployments", "default", "web")
+    assert [c["name"] for c in dep["spec"]["template"]["spec"]["containers"]] == ["web"]
+    rows = k120("get", "deploy", "web").stdout.splitlines()
+    assert rows[0].split()[:2] == ["NAME", "READY"] and rows[1].split()[0] == "web"
+    assert "anthropic" in k120("get", "agentgatewaybackends").stdout
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+           "spec": {"containers": [{"name": "c", "image": "busybox:1"}]}}
+    k120("apply", "-f", "-", stdin=json.dumps(pod))
+    log = apiserver.paths.pod_log("default", "p")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("one\ntwo\n")
+    assert k120("logs", "p", "--tail=1").stdout == "two\n"
+    proc = k120("apply", "-f", "-", stdin=DEPLOY_V2.replace("{matchLabels: {app: web}}", "{matchLabels: {x: y}}"),
+                check=False)
+    assert proc.returncode != 0 and "field is immutable" in proc.stderr
+    assert 'deployment.apps "web" deleted' in k120("delete", "deploy", "web").stdout
+    k120("delete", "-f", "-", stdin=manifest)
+    assert apiserver.store.get("apps", "deployments", "default", "web") is None
+    assert apiserver.store.get("agentgateway.dev", "agentgatewaybackends", "default", "anthropic") is None

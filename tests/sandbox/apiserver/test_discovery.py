@@ -41,3 +41,10 @@ def test_openapi_v3_declares_field_validation_and_gvk():
     pod = core["components"]["schemas"]["io.k8s.api.core.v1.Pod"]
     containers = pod["properties"]["spec"]["properties"]["containers"]
     assert containers["x-kubernetes-patch-merge-key"] == "name"
+
+
+def test_openapi_index_hash_follows_the_document_inputs():
+    one = discovery.openapi_v3_index("v1.32.4")["paths"]["apis/agentgateway.dev/v1alpha1"]["serverRelativeURL"]
+    assert one == discovery.openapi_v3_index("v1.32.4")["paths"]["apis/agentgateway.dev/v1alpha1"]["serverRelativeURL"]
+    other = discovery.openapi_v3_index("v1.32.5")["paths"]["apis/agentgateway.dev/v1alpha1"]["serverRelativeURL"]
+    assert one != other and one.startswith("/openapi/v3/apis/agentgateway.dev/v1alpha1?hash=")

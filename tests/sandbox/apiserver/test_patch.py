@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agwlab.sandbox.apiserver.defaults import list_key_defaults
 from agwlab.sandbox.apiserver.patch import json_patch, merge_patch, strategic_merge_patch
 from agwlab.sandbox.schemas import keys_for
 from agwlab.sandbox.store import BadRequest
@@ -51,3 +52,24 @@ def test_strategic_merge_patch_directives():
     assert [p["port"] for p in out["spec"]["ports"]] == [80, 443] and "x" not in out["spec"]
     replaced = strategic_merge_patch(live, {"spec": {"$patch": "replace", "type": "NodePort"}}, keys)
     assert replaced["spec"] == {"type": "NodePort"}
+
+
+def test_strategic_merge_patch_matches_ports_on_every_named_key():
+    keys, defaults = keys_for("", "services"), list_key_defaults("", "services")
+    live = {"spec": {"ports": [{"name": "dns-tcp", "port": 53, "protocol": "TCP"}]}}
+    # a UDP port 53 is a new item, not a change to the TCP one
+    added = strategic_merge_patch(live, {"spec": {"ports": [{"name": "dns", "port": 53, "protocol": "UDP"}]}},
+                                  keys, key_defaults=defaults)
+    assert [(p["name"], p["protocol"]) for p in added["spec"]["ports"]] == [("dns-tcp", "TCP"), ("dns", "UDP")]
+    # an item naming only the merge key (what kubectl sends for unchanged keys) matches by it
+    retarget = strategic_merge_patch(added, {"spec": {"ports": [{"port": 53, "targetPort": 5353}]}}, keys,
+                                     key_defaults=defaults)
+    assert [p.get("targetPort") for p in retarget["spec"]["ports"]] == [5353, None]
+    # a stored item without its defaulted key counts as TCP
+    bare = {"spec": {"ports": [{"port": 80}]}}
+    same = strategic_merge_patch(bare, {"spec": {"ports": [{"port": 80, "protocol": "TCP", "name": "x"}]}}, keys,
+                                 key_defaults=defaults)
+    assert same["spec"]["ports"] == [{"port": 80, "protocol": "TCP", "name": "x"}]
+    gone = strategic_merge_patch(added, {"spec": {"ports": [{"port": 53, "protocol": "UDP", "$patch": "delete"}]}},
+                                 keys, key_defaults=defaults)
+    assert [p["name"] for p in gone["spec"]["ports"]] == ["dns-tcp"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import pytest
 
@@ -89,3 +91,32 @@ def test_check_unknown_on_partial_config():
     with pytest.raises(BadRequest):
         check_unknown(copy.deepcopy(cfg), by_kind("v1", "ConfigMap"))
     assert check_unknown(cfg, by_kind("v1", "ConfigMap"), "Warn") == ['unknown field "datum"'] and "datum" not in cfg
+
+
+def test_cel_rules_compile_per_kind_on_first_use(tmp_path):
+    # a fresh interpreter: what matters is what creating the app loads, and what one object adds
+    script = f"""
+import sys
+from pathlib import Path
+from agwlab.sandbox.apiserver import create_app, validation
+from agwlab.sandbox.kinds import by_kind
+from agwlab.sandbox.paths import SandboxPaths
+from agwlab.sandbox.store import Invalid, Store
+paths = SandboxPaths(Path({str(tmp_path)!r}) / "s")
+paths.ensure()
+create_app(Store(paths.store), token="t", paths=paths)
+print("cel" in sys.modules or "cel.cel" in sys.modules, sorted(validation._COMPILED))
+gw = {{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+      "metadata": {{"name": "g", "namespace": "default"}},
+      "spec": {{"gatewayClassName": "a", "listeners": [{{"name": "x", "port": 80, "protocol": "HTTP"}},
+                                                      {{"name": "x", "port": 81, "protocol": "HTTP"}}]}}}}
+try:
+    validation.admit(gw)
+except Invalid as exc:
+    print("Listener name must be unique" in exc.message)
+print(sorted(validation._COMPILED), "prompt_toolkit" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "False []"
+    assert out[1] == "True"
+    assert out[2] == "[('gateway.networking.k8s.io', 'gateways')] False"
