@@ -17,11 +17,14 @@ import errno
 import hashlib
 import ipaddress
 import socket
+import ssl
+import urllib.error
+import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["AddressBlock", "choose_block", "free_port", "port_free"]
+__all__ = ["AddressBlock", "choose_block", "free_port", "http_ok", "port_free"]
 
 
 @dataclass(frozen=True)
@@ -96,3 +99,14 @@ def free_port(host: str, preferred: int) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def http_ok(url: str, *, timeout: float = 1.0, ca_file: str | None = None) -> bool:
+    """True when ``GET url`` answers 200 (a readiness probe; stdlib only, so probing costs
+    the sandbox no HTTP client import)."""
+    context = ssl.create_default_context(cafile=ca_file) if url.startswith("https:") else None
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False

@@ -9,15 +9,13 @@ with the labels a PodMonitor from agentgateway's Helm chart would give the serie
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
-import httpx
-
+from .network import http_ok
 from .paths import SandboxPaths
 from .procs import die_with_parent
 
@@ -99,14 +97,12 @@ class PrometheusServer:
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
         )
         log.close()
-        async with httpx.AsyncClient() as client:
-            for _ in range(300):
-                if self._proc.poll() is not None:
-                    raise RuntimeError(f"prometheus exited with code {self._proc.returncode}; see {self._dir / 'prometheus.log'}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{self.url}/-/ready", timeout=0.5)).status_code == 200:
-                        return
-                await asyncio.sleep(0.02)
+        for _ in range(300):
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited with code {self._proc.returncode}; see {self._dir / 'prometheus.log'}")
+            if await asyncio.to_thread(http_ok, f"{self.url}/-/ready", timeout=0.5):
+                return
+            await asyncio.sleep(0.02)
         raise RuntimeError("prometheus did not become ready in 6s")
 
     def alive(self) -> bool:

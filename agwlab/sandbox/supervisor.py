@@ -12,7 +12,6 @@ import fcntl
 import json
 import os
 import signal
-import ssl
 import subprocess
 import sys
 import time
@@ -21,8 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from .network import http_ok
 from .paths import SandboxPaths, agwlab_home
 
 __all__ = ["SandboxError", "SandboxInfo", "ensure_running", "read_state", "status", "stop"]
@@ -85,11 +83,7 @@ def _ready(state: dict[str, Any], timeout: float = 1.0) -> bool:
     if not url or not state.get("ready") or not _pid_alive(state.get("pid")):
         return False
     ca = state.get("ca_file")
-    verify: Any = ssl.create_default_context(cafile=ca) if ca and os.path.exists(ca) else True
-    try:
-        return httpx.get(f"{url}/readyz", timeout=timeout, verify=verify).status_code == 200
-    except (httpx.HTTPError, OSError):
-        return False
+    return http_ok(f"{url}/readyz", timeout=timeout, ca_file=ca if ca and os.path.exists(ca) else None)
 
 
 def _info(paths: SandboxPaths, state: dict[str, Any], running: bool) -> SandboxInfo:
