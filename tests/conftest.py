@@ -17,6 +17,17 @@ import pytest
 os.environ.setdefault("AGWLAB_STRICT", "1")
 
 
+@pytest.fixture
+def no_api_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No key anywhere: ``ANTHROPIC_API_KEY`` unset and no key typed into the key box, before and after."""
+    from agwlab import secrets
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    secrets.forget_entered_key()
+    yield
+    secrets.forget_entered_key()
+
+
 @pytest.fixture(scope="session")
 def sandbox_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("agwlab-home")

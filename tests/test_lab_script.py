@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -13,19 +12,14 @@ from pathlib import Path
 import httpx
 
 from agwlab.sandbox import status, stop
+from harness import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_lab_start_serves_the_first_notebook(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "AGWLAB_HOME": str(home), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     proc = subprocess.Popen(
         [str(ROOT / "lab"), "start", "--no-browser", f"--ServerApp.port={port}",

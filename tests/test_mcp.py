@@ -2,90 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from agwlab import mcp
-from agwlab.sandbox.podlogs import PodLog
 from agwlab.sandbox.proxy import ProxyWorkload
-from agwlab.sandbox.proxy.config import (
-    BackendRef,
-    GatewayConfig,
-    Listener,
-    MCPBackend,
-    MCPTarget,
-    PathMatch,
-    Route,
-    RouteMatch,
-    Rule,
-)
+from agwlab.sandbox.proxy.config import MCPBackend
 from agwlab.sandbox.proxy.mcp import shutdown
-from agwlab.sandbox.runtime import Endpoint, PodContext
 from agwlab.sandbox.workloads.lab_website import LabWebsiteWorkload
 from agwlab.sandbox.workloads.website_fetcher import WebsiteFetcherWorkload
+from harness import LoopThread, free_port, make_pod, mcp_gateway, mcp_rule, sse_target
 
 GW_IP = "127.212.0.1"
-
-
-class LoopThread:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Any, timeout: float = 30.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        async def cancel_rest() -> None:
-            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in rest:
-                task.cancel()
-            await asyncio.gather(*rest, return_exceptions=True)
-
-        self.run(cancel_rest())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
-class NoCluster:
-    def resolve(self, host: str, port: int, *, namespace: str | None = None) -> list[Endpoint]:
-        return []
-
-    def subscribe_gateway(self, key: str, callback: Callable[[Any], None]) -> Callable[[], None]:
-        return lambda: None
-
-    def setting(self, name: str, default: str | None = None) -> str | None:
-        return default
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def pod_for(tmp: Path, name: str, ip: str, port: int, env: dict[str, str] | None = None) -> PodContext:
-    return PodContext(
-        namespace="default",
-        name=name,
-        pod_ip=ip,
-        labels={},
-        image=name,
-        env=env or {},
-        ports=[{"containerPort": port}],
-        args=[],
-        log=PodLog(tmp / f"{name}.log"),
-        cluster=NoCluster(),
-    )  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -94,43 +25,13 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     loop = LoopThread()
     site_port, fetcher_port = free_port(), free_port()
     site, fetcher = LabWebsiteWorkload(), WebsiteFetcherWorkload()
-    loop.run(site.start(pod_for(tmp, "site", "127.0.0.1", site_port)))
-    loop.run(fetcher.start(pod_for(tmp, "fetcher", "127.0.0.1", fetcher_port)))
-    target = MCPTarget(
-        name="mcp-target",
-        protocol="SSE",
-        url=f"http://127.0.0.1:{fetcher_port}/sse",
-        host_header="mcp-website-fetcher.default.svc.cluster.local:80",
-    )
-    backend = MCPBackend(key="default/mcp-backend", targets=(target,))
-    rules = tuple(
-        Rule(
-            name=None,
-            matches=(RouteMatch(path=PathMatch(kind, path)),),  # type: ignore[arg-type]
-            backends=(BackendRef(backend),),
-        )
-        for kind, path in (("PathPrefix", "/mcp"), ("Exact", "/sse"))
-    )
+    loop.run(site.start(make_pod(tmp, "site", port=site_port)))
+    loop.run(fetcher.start(make_pod(tmp, "fetcher", port=fetcher_port)))
+    backend = MCPBackend(key="default/mcp-backend", targets=(sse_target("mcp-target", fetcher_port),))
     port = free_port(GW_IP)
-    config = GatewayConfig(
-        namespace="agentgateway-system",
-        name="agentgateway-route",
-        class_name="agentgateway",
-        address=GW_IP,
-        listeners=(
-            Listener(
-                name="http",
-                port=port,
-                routes=(Route(namespace="default", name="mcp-route", hostnames=(), rules=rules),),
-            ),
-        ),
-    )
+    config = mcp_gateway(GW_IP, port, (mcp_rule("/mcp", backend), mcp_rule("/sse", backend, "Exact")))
     proxy = ProxyWorkload()
-    loop.run(
-        proxy.start(
-            pod_for(tmp, "proxy", "127.212.1.1", 0, {"GATEWAY": "agentgateway-system/agentgateway-route"})
-        )
-    )
+    loop.run(proxy.start(make_pod(tmp, "proxy", "127.212.1.1", port=0, env={"GATEWAY": config.key})))
     loop.run(proxy.apply(config))
     yield {"url": f"http://{GW_IP}:{port}", "site": f"http://127.0.0.1:{site_port}"}
     loop.run(shutdown(proxy.state))

@@ -8,14 +8,7 @@ from agwlab import secrets
 from agwlab.errors import LabError
 
 CANARY = "sk-ant-api03-CANARYtestvalue0123456789abcdefghijklmnopqrstuvwxyz-Zq9w"
-
-
-@pytest.fixture(autouse=True)
-def _clean(monkeypatch):
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    secrets.forget_entered_key()
-    yield
-    secrets.forget_entered_key()
+pytestmark = pytest.mark.usefixtures("no_api_key")
 
 
 def test_mask_keeps_kind_and_last_four():

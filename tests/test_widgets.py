@@ -8,14 +8,7 @@ from agwlab import secrets, widgets
 from agwlab.manifests import DEFAULT_MODEL
 
 KEY = "sk-ant-api03-WIDGETtypedvalue-0123456789-k3y9"
-
-
-@pytest.fixture(autouse=True)
-def _no_env_key(monkeypatch):
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    secrets.forget_entered_key()
-    yield
-    secrets.forget_entered_key()
+pytestmark = pytest.mark.usefixtures("no_api_key")
 
 
 @pytest.fixture

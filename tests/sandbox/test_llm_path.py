@@ -17,7 +17,8 @@ import openai
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from labtest import NS, SEED_MODEL, poll
+from labtest import DATA, NS, SEED_MODEL, poll, poll_object
+from labtest import anthropic_backend_yaml, condition, http_route_yaml, secret_yaml, yaml_docs
 
 
 def test_seed_gateway_is_programmed_with_an_address(kubectl, gateway: str) -> None:  # type: ignore[no-untyped-def]
@@ -78,28 +79,11 @@ def _apply(kubectl, yaml_text: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_a_wrong_key_gives_401_in_openai_error_shape(kubectl, gateway: str) -> None:  # type: ignore[no-untyped-def]
-    _apply(kubectl, f"""
-apiVersion: v1
-kind: Secret
-metadata: {{name: wrong-key, namespace: {NS}}}
-stringData: {{Authorization: "Bearer not-an-anthropic-key"}}
----
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {{name: wrong-key, namespace: {NS}}}
-spec:
-  ai: {{provider: {{anthropic: {{model: {SEED_MODEL}}}}}}}
-  policies: {{auth: {{secretRef: {{name: wrong-key}}}}}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: wrong-key, namespace: {NS}}}
-spec:
-  parentRefs: [{{name: agentgateway-route}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /wrong-key}}}}]
-    backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: wrong-key}}]
-""")
+    _apply(kubectl, yaml_docs(
+        secret_yaml("wrong-key", NS, {"Authorization": "Bearer not-an-anthropic-key"}),
+        anthropic_backend_yaml("wrong-key", NS, "wrong-key", model=SEED_MODEL),
+        http_route_yaml("wrong-key", NS, "agentgateway-route", prefix="/wrong-key", backend="wrong-key"),
+    ))
     poll(lambda: httpx.post(f"{gateway}/wrong-key", json={"messages": [{"role": "user", "content": "x"}]},
                             timeout=5).status_code != 404, what="the wrong-key route")
     oa = openai.OpenAI(base_url=f"{gateway}/wrong-key", api_key="unused")
@@ -114,26 +98,13 @@ spec:
 
 
 def test_a_missing_secret_leaves_the_backend_not_accepted(kubectl, gateway: str) -> None:  # type: ignore[no-untyped-def]
-    _apply(kubectl, f"""
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {{name: no-secret, namespace: {NS}}}
-spec:
-  ai: {{provider: {{anthropic: {{}}}}}}
-  policies: {{auth: {{secretRef: {{name: does-not-exist}}}}}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: no-secret, namespace: {NS}}}
-spec:
-  parentRefs: [{{name: agentgateway-route}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /no-secret}}}}]
-    backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: no-secret}}]
-""")
-    cond = poll(lambda: next((c for c in (json.loads(kubectl("get", "agbe", "no-secret", "-n", NS, "-o", "json"))
-                                          .get("status") or {}).get("conditions") or [] if c["type"] == "Accepted"), None),
-                what="the backend's Accepted condition")
+    _apply(kubectl, yaml_docs(
+        anthropic_backend_yaml("no-secret", NS, "does-not-exist"),
+        http_route_yaml("no-secret", NS, "agentgateway-route", prefix="/no-secret", backend="no-secret"),
+    ))
+    backend = poll_object(kubectl, "agbe", "no-secret", NS, until=lambda b: condition(b, "Accepted"),
+                          what="the backend's Accepted condition")
+    cond: dict = condition(backend, "Accepted")  # type: ignore[assignment,type-arg]
     assert cond["status"] == "False" and cond["reason"] == "TranslationError"
     assert "does-not-exist" in cond["message"]
     table = kubectl("get", "agbe", "no-secret", "-n", NS)
@@ -252,18 +223,7 @@ def test_prometheus_scrapes_the_proxy(sandbox, gateway: str) -> None:  # type: i
 
 
 def test_a_client_traceparent_is_found_in_the_log_and_the_collector(kubectl, gateway: str) -> None:  # type: ignore[no-untyped-def]
-    _apply(kubectl, f"""
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayPolicy
-metadata: {{name: tracing, namespace: {NS}}}
-spec:
-  targetRefs: [{{group: gateway.networking.k8s.io, kind: Gateway, name: agentgateway-route}}]
-  frontend:
-    tracing:
-      backendRef: {{name: opentelemetry-collector-traces, namespace: telemetry, port: 4317}}
-      protocol: GRPC
-      randomSampling: "true"
-""")
+    kubectl("apply", "-f", str(DATA / "tracing_policy.yaml"))
     trace_id = secrets.token_hex(16)
     parent = secrets.token_hex(8)
 

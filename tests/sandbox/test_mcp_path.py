@@ -20,29 +20,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp import ClientSession
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from labtest import DATA, NS, poll
+from labtest import DATA, NS, has_status, poll, poll_object
 
-FIXED = f"""
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {{name: mcp-backend, namespace: {NS}}}
-spec:
-  mcp:
-    targets:
-    - name: mcp-target
-      static: {{host: mcp-website-fetcher.default.svc.cluster.local, port: 80, protocol: SSE}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: mcp-route, namespace: {NS}}}
-spec:
-  parentRefs: [{{name: agentgateway-route, namespace: {NS}}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /mcp}}}}]
-    backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: mcp-backend}}]
-  - matches: [{{path: {{type: Exact, value: /sse}}}}]
-    backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: mcp-backend}}]
-"""
 SITE = "http://lab-website.agwlab-system.svc.cluster.local/"
 
 
@@ -59,8 +38,7 @@ def test_seed_mcp_backend_is_refused_for_its_unknown_field(seed_mcp) -> None:  #
 
 
 def test_seed_mcp_route_does_not_attach(kubectl, seed_mcp) -> None:  # type: ignore[no-untyped-def]
-    route = poll(lambda: (lambda r: r if (r.get("status") or {}).get("parents") else None)(
-        json.loads(kubectl("get", "httproute", "mcp-route", "-n", NS, "-o", "json"))), what="route status")
+    route = poll_object(kubectl, "httproute", "mcp-route", NS, until=has_status("parents"), what="route status")
     accepted = next(c for c in route["status"]["parents"][0]["conditions"] if c["type"] == "Accepted")
     assert accepted["status"] == "False" and accepted["reason"] == "NoMatchingParent"
 
@@ -88,7 +66,7 @@ def test_an_unknown_image_waits_in_image_pull_back_off(kubectl) -> None:  # type
 
 @pytest.fixture(scope="module")
 def mcp_url(kubectl, seed_mcp, gateway: str) -> str:  # type: ignore[no-untyped-def]
-    kubectl("apply", "-f", "-", input=FIXED)
+    kubectl("apply", "-f", str(DATA / "mcp_fixed.yaml"))
     url = f"{gateway}/mcp"
 
     def ready() -> bool:

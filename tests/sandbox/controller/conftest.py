@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Iterator
 
@@ -16,7 +15,3 @@ def ns(kubectl) -> Iterator[str]:  # type: ignore[no-untyped-def]
     kubectl("label", "namespace", name, "agwlab.test=controller")
     yield name
     kubectl("delete", "namespace", name, "--wait=false")
-
-
-def get(kubectl, kind: str, name: str, ns: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    return json.loads(kubectl("get", kind, name, "-n", ns, "-o", "json"))

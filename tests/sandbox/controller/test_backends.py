@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import anyio
 import httpx
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from labtest import poll
+from labtest import anthropic_backend_yaml, http_route_yaml, secret_yaml, yaml_docs
+from labtest import condition, poll, poll_object
 
 FETCHER = """
 apiVersion: apps/v1
@@ -31,30 +30,16 @@ spec:
 
 
 def test_secret_key_and_bearer_prefix(kubectl, ns: str) -> None:  # type: ignore[no-untyped-def]
-    kubectl("apply", "-f", "-", input=f"""
-apiVersion: v1
-kind: Secret
-metadata: {{name: custom-key, namespace: {ns}}}
-stringData: {{token: "Bearer sk-ant-api03-{'x' * 90}"}}
----
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {{name: custom, namespace: {ns}}}
-spec:
-  ai: {{provider: {{anthropic: {{}}}}}}
-  policies: {{auth: {{secretRef: {{name: custom-key, key: token}}}}}}
----
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {{name: wrong-key-name, namespace: {ns}}}
-spec:
-  ai: {{provider: {{anthropic: {{}}}}}}
-  policies: {{auth: {{secretRef: {{name: custom-key}}}}}}
-""")
+    kubectl("apply", "-f", "-", input=yaml_docs(
+        secret_yaml("custom-key", ns, {"token": f"Bearer sk-ant-api03-{'x' * 90}"}),
+        anthropic_backend_yaml("custom", ns, "custom-key", key="token"),
+        anthropic_backend_yaml("wrong-key-name", ns, "custom-key"),
+    ))
+
     def accepted(name: str) -> dict:  # type: ignore[type-arg]
-        return poll(lambda: next((c for c in (json.loads(kubectl("get", "agbe", name, "-n", ns, "-o", "json"))
-                                              .get("status") or {}).get("conditions") or []), None),
-                    what=f"{name} status")
+        backend = poll_object(kubectl, "agbe", name, ns, until=condition, what=f"{name} status")
+        return condition(backend)  # type: ignore[return-value]
+
     assert accepted("custom")["status"] == "True"
     bad = accepted("wrong-key-name")
     assert bad["status"] == "False" and bad["reason"] == "TranslationError"
@@ -77,15 +62,7 @@ spec:
   mcp:
 {targets}
 ---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: mcp, namespace: {ns}}}
-spec:
-  parentRefs: [{{name: mcpgw}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /mcp}}}}]
-    backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: tools}}]
-""")
+""" + http_route_yaml("mcp", ns, "mcpgw", prefix="/mcp", backend="tools"))
     kubectl("wait", "--for=condition=Programmed", "gateway/mcpgw", "-n", ns, "--timeout=20s")
     addr = kubectl("get", "gateway", "mcpgw", "-n", ns, "-o", "jsonpath={.status.addresses[0].value}")
     return f"http://{addr}:{port}/mcp"

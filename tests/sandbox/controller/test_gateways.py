@@ -6,7 +6,8 @@ import json
 
 import httpx
 
-from labtest import poll
+from labtest import anthropic_backend_yaml, http_route_yaml, secret_yaml, yaml_docs
+from labtest import has_status, poll, poll_object
 
 
 def _gateway(ns: str, name: str = "gw", port: int = 8080, allowed: str = "Same", cls: str = "agentgateway") -> str:
@@ -66,8 +67,7 @@ def test_deleting_the_gateway_removes_its_proxy(kubectl, ns: str) -> None:  # ty
 
 def test_a_reserved_listener_port_is_refused(kubectl, ns: str) -> None:  # type: ignore[no-untyped-def]
     kubectl("apply", "-f", "-", input=_gateway(ns, port=15020))
-    gw = poll(lambda: (lambda g: g if (g.get("status") or {}).get("listeners") else None)(
-        json.loads(kubectl("get", "gateway", "gw", "-n", ns, "-o", "json"))), what="listener status")
+    gw = poll_object(kubectl, "gateway", "gw", ns, until=has_status("listeners"), what="listener status")
     listener = gw["status"]["listeners"][0]
     accepted = next(c for c in listener["conditions"] if c["type"] == "Accepted")
     assert accepted["status"] == "False" and accepted["reason"] == "PortUnavailable"
@@ -78,16 +78,10 @@ def test_route_from_another_namespace_is_not_allowed_by_default(kubectl, ns: str
     other = f"{ns}-other"
     kubectl("create", "namespace", other)
     try:
-        kubectl("apply", "-f", "-", input=f"""
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: r, namespace: {other}}}
-spec:
-  parentRefs: [{{name: gw, namespace: {ns}}}]
-  rules: [{{backendRefs: [{{name: nowhere, port: 80}}]}}]
-""")
-        route = poll(lambda: (lambda r: r if (r.get("status") or {}).get("parents") else None)(
-            json.loads(kubectl("get", "httproute", "r", "-n", other, "-o", "json"))), what="route status")
+        route_yaml = http_route_yaml("r", other, "gw", service=("nowhere", 80), parent_namespace=ns)
+        kubectl("apply", "-f", "-", input=route_yaml)
+        route = poll_object(kubectl, "httproute", "r", other, until=has_status("parents"),
+                            what="route status")
         conds = {c["type"]: c for c in route["status"]["parents"][0]["conditions"]}
         assert conds["Accepted"]["status"] == "False"
         assert conds["Accepted"]["reason"] == "NotAllowedByListeners"
@@ -99,41 +93,16 @@ spec:
 
 
 def test_routes_attach_and_match_by_gateway_api_precedence(kubectl, ns: str) -> None:  # type: ignore[no-untyped-def]
-    kubectl("apply", "-f", "-", input=_gateway(ns, name="prec", port=8081) + f"""
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: key, namespace: {ns}}}
-stringData: {{Authorization: sk-ant-api03-{'k' * 90}}}
----
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {{name: claude, namespace: {ns}}}
-spec:
-  ai: {{provider: {{anthropic: {{model: claude-haiku-4-5-20251001}}}}}}
-  policies: {{auth: {{secretRef: {{name: key}}}}}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: broad, namespace: {ns}}}
-spec:
-  parentRefs: [{{name: prec}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /}}}}]
-    backendRefs: [{{name: nowhere, port: 80}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: llm, namespace: {ns}}}
-spec:
-  parentRefs: [{{name: prec}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /llm}}}}]
-    backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: claude}}]
-""")
+    kubectl("apply", "-f", "-", input=yaml_docs(
+        _gateway(ns, name="prec", port=8081),
+        secret_yaml("key", ns, {"Authorization": f"sk-ant-api03-{'k' * 90}"}),
+        anthropic_backend_yaml("claude", ns, "key", model="claude-haiku-4-5-20251001"),
+        http_route_yaml("broad", ns, "prec", prefix="/", service=("nowhere", 80)),
+        http_route_yaml("llm", ns, "prec", prefix="/llm", backend="claude"),
+    ))
     kubectl("wait", "--for=condition=Programmed", "gateway/prec", "-n", ns, "--timeout=20s")
-    gw = poll(lambda: (lambda g: g if g["status"]["listeners"][0]["attachedRoutes"] == 2 else None)(
-        json.loads(kubectl("get", "gateway", "prec", "-n", ns, "-o", "json"))), what="two attached routes")
+    gw = poll_object(kubectl, "gateway", "prec", ns, what="two attached routes",
+                     until=lambda g: g["status"]["listeners"][0]["attachedRoutes"] == 2)
     addr = gw["status"]["addresses"][0]["value"]
     body = {"messages": [{"role": "user", "content": "hello"}]}
     r = poll(lambda: (lambda r: r if r.status_code == 200 else None)(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
-import socket
 import threading
 import time
 import uuid
@@ -23,88 +22,18 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
-from agwlab.sandbox.podlogs import PodLog
 from agwlab.sandbox.proxy import ProxyWorkload
-from agwlab.sandbox.proxy.config import (
-    BackendRef,
-    GatewayConfig,
-    Listener,
-    MCPBackend,
-    MCPTarget,
-    PathMatch,
-    Route,
-    RouteMatch,
-    Rule,
-    TracingConfig,
-)
+from agwlab.sandbox.proxy.config import MCPBackend, MCPTarget, TracingConfig
 from agwlab.sandbox.proxy.mcp import shutdown
 from agwlab.mcp_wire import SSEParser
-from agwlab.sandbox.runtime import Endpoint, PodContext
 from agwlab.sandbox.workloads.collector import create_http_app
 from agwlab.sandbox.workloads.lab_website import LabWebsiteWorkload
 from agwlab.sandbox.workloads.website_fetcher import WebsiteFetcherWorkload
+from harness import LoopThread, free_port, make_pod, mcp_gateway, mcp_rule, sse_target
 
 GW_IP = "127.211.0.1"
 PROXY_POD_IP = "127.211.1.1"
-FETCHER_HOST = "mcp-website-fetcher.default.svc.cluster.local:80"
 ACCEPT_BOTH = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-class LoopThread:
-    """An event loop in a thread: the proxy, the upstreams and the child process live here."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Any, timeout: float = 30.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        async def cancel_rest() -> None:
-            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in rest:
-                task.cancel()
-            await asyncio.gather(*rest, return_exceptions=True)
-
-        self.run(cancel_rest())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
-class NoCluster:
-    """The cluster as far as a proxy started by hand needs it (configs are applied directly)."""
-
-    def resolve(self, host: str, port: int, *, namespace: str | None = None) -> list[Endpoint]:
-        return []
-
-    def subscribe_gateway(self, key: str, callback: Callable[[Any], None]) -> Callable[[], None]:
-        return lambda: None
-
-    def setting(self, name: str, default: str | None = None) -> str | None:
-        return default
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def pod_for(tmp: Path, name: str, ip: str, port: int, env: dict[str, str] | None = None) -> PodContext:
-    return PodContext(
-        namespace="default",
-        name=name,
-        pod_ip=ip,
-        labels={},
-        image=name,
-        env=env or {},
-        ports=[{"containerPort": port}],
-        args=[],
-        log=PodLog(tmp / f"{name}.log"),
-        cluster=NoCluster(),
-    )  # type: ignore[arg-type]
 
 
 def echo_app(seen_headers: list[dict[str, str]]) -> Any:
@@ -131,12 +60,15 @@ def echo_app(seen_headers: list[dict[str, str]]) -> Any:
     return recording
 
 
-def sse_target(name: str, port: int) -> MCPTarget:
-    return MCPTarget(name=name, protocol="SSE", url=f"http://127.0.0.1:{port}/sse", host_header=FETCHER_HOST)
-
-
-def rule(path: str, backend: MCPBackend, kind: str = "PathPrefix") -> Rule:
-    return Rule(name=None, matches=(RouteMatch(path=PathMatch(kind, path)),), backends=(BackendRef(backend),))  # type: ignore[arg-type]
+async def serve(app: Any, port: int, **config: Any) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """Serve ``app`` with uvicorn on ``127.0.0.1:port``; returns once it accepts connections."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, **config)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    return server, task
 
 
 @pytest.fixture(scope="module")
@@ -145,48 +77,19 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     loop = LoopThread()
     site_port, fetcher_port, fragile_port, echo_port = (free_port() for _ in range(4))
     site = LabWebsiteWorkload()
-    loop.run(site.start(pod_for(tmp, "lab-website", "127.0.0.1", site_port)))
+    loop.run(site.start(make_pod(tmp, "lab-website", port=site_port)))
     fetcher = WebsiteFetcherWorkload()
-    loop.run(fetcher.start(pod_for(tmp, "fetcher", "127.0.0.1", fetcher_port)))
-    fragile_pod = pod_for(tmp, "fragile", "127.0.0.1", fragile_port)
+    loop.run(fetcher.start(make_pod(tmp, "fetcher", port=fetcher_port)))
+    fragile_pod = make_pod(tmp, "fragile", port=fragile_port)
     fragile = WebsiteFetcherWorkload()
     loop.run(fragile.start(fragile_pod))
     echo_headers: list[dict[str, str]] = []
-    echo_server = uvicorn.Server(
-        uvicorn.Config(
-            echo_app(echo_headers), host="127.0.0.1", port=echo_port, log_config=None, access_log=False
-        )
-    )
-
-    async def start_echo() -> asyncio.Task[None]:
-        task = asyncio.create_task(echo_server.serve())
-        while not echo_server.started:
-            await asyncio.sleep(0.02)
-        return task
-
-    echo_task = loop.run(start_echo())
+    echo_server, echo_task = loop.run(serve(echo_app(echo_headers), echo_port))
 
     # A real OTLP/HTTP receiver (the collector workload's) to see the proxy's spans.
     batches: list[Any] = []
     otlp_port = free_port()
-    otlp_server = uvicorn.Server(
-        uvicorn.Config(
-            create_http_app(batches.append),
-            host="127.0.0.1",
-            port=otlp_port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-    )
-
-    async def start_otlp() -> asyncio.Task[None]:
-        task = asyncio.create_task(otlp_server.serve())
-        while not otlp_server.started:
-            await asyncio.sleep(0.02)
-        return task
-
-    otlp_task = loop.run(start_otlp())
+    otlp_server, otlp_task = loop.run(serve(create_http_app(batches.append), otlp_port, lifespan="off"))
 
     async def stop_echo() -> None:
         echo_server.should_exit = otlp_server.should_exit = True
@@ -211,40 +114,30 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         error="Service default/gone not found",
     )
     rules = (
-        rule("/sse", MCPBackend(key="default/mcp-backend", targets=(main,)), "Exact"),
-        rule("/mcp", MCPBackend(key="default/mcp-backend", targets=(main,))),
-        rule("/multi", MCPBackend(key="default/multi", targets=(main, echo))),
-        rule("/never", MCPBackend(key="default/never", targets=(main, echo), prefix_mode="Never")),
-        rule("/always", MCPBackend(key="default/always", targets=(main,), prefix_mode="Always")),
-        rule("/failopen", MCPBackend(key="default/fo", targets=(main, dead), failure_mode="FailOpen")),
-        rule("/failclosed", MCPBackend(key="default/fc", targets=(main, dead))),
-        rule("/unresolved", MCPBackend(key="default/gone", targets=(unresolved,))),
-        rule("/stateless", MCPBackend(key="default/sl", targets=(main,), session_routing="Stateless")),
-        rule(
+        mcp_rule("/sse", MCPBackend(key="default/mcp-backend", targets=(main,)), "Exact"),
+        mcp_rule("/mcp", MCPBackend(key="default/mcp-backend", targets=(main,))),
+        mcp_rule("/multi", MCPBackend(key="default/multi", targets=(main, echo))),
+        mcp_rule("/never", MCPBackend(key="default/never", targets=(main, echo), prefix_mode="Never")),
+        mcp_rule("/always", MCPBackend(key="default/always", targets=(main,), prefix_mode="Always")),
+        mcp_rule("/failopen", MCPBackend(key="default/fo", targets=(main, dead), failure_mode="FailOpen")),
+        mcp_rule("/failclosed", MCPBackend(key="default/fc", targets=(main, dead))),
+        mcp_rule("/unresolved", MCPBackend(key="default/gone", targets=(unresolved,))),
+        mcp_rule("/stateless", MCPBackend(key="default/sl", targets=(main,), session_routing="Stateless")),
+        mcp_rule(
             "/fragile", MCPBackend(key="default/fragile", targets=(sse_target("mcp-target", fragile_port),))
         ),
-        rule("/echo", MCPBackend(key="default/echo", targets=(echo,))),
+        mcp_rule("/echo", MCPBackend(key="default/echo", targets=(echo,))),
     )
     gw_port = free_port(GW_IP)
-    config = GatewayConfig(
-        namespace="agentgateway-system",
-        name="agentgateway-route",
-        class_name="agentgateway",
-        address=GW_IP,
-        listeners=(
-            Listener(
-                name="http",
-                port=gw_port,
-                routes=(Route(namespace="default", name="mcp-route", hostnames=(), rules=rules),),
-            ),
-        ),
+    config = mcp_gateway(
+        GW_IP,
+        gw_port,
+        rules,
         # Requests with a traceparent are sampled; the others are not (no randomSampling).
         tracing=TracingConfig(endpoint=f"http://127.0.0.1:{otlp_port}", protocol="HTTP"),
     )
     proxy = ProxyWorkload()
-    proxy_pod = pod_for(
-        tmp, "agentgateway-route", PROXY_POD_IP, 0, {"GATEWAY": "agentgateway-system/agentgateway-route"}
-    )
+    proxy_pod = make_pod(tmp, "agentgateway-route", PROXY_POD_IP, port=0, env={"GATEWAY": config.key})
     loop.run(proxy.start(proxy_pod))
     loop.run(proxy.apply(config))
     yield {
@@ -314,6 +207,12 @@ def call(client: httpx.Client, url: str, sid: str | None, message: dict[str, Any
     return sse_json(response)
 
 
+def call_tool(
+    client: httpx.Client, url: str, sid: str | None, id_: int, name: str, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    return call(client, url, sid, rpc(id_, "tools/call", {"name": name, "arguments": arguments}))
+
+
 def tool_names(reply: dict[str, Any]) -> list[str]:
     return sorted(t["name"] for t in reply["result"]["tools"])
 
@@ -331,6 +230,35 @@ def wait_for_log(path: Path, needle: str, timeout: float = 5.0) -> str:
         time.sleep(0.05)
 
 
+def listen_in_thread(
+    url: str, sid: str, *, first_event_only: bool = False
+) -> tuple[queue.Queue[Any], threading.Thread]:
+    """Read the session's GET stream in a thread.
+
+    The queue gets the status code, then each SSE event; with ``first_event_only`` the
+    thread stops after the first event, otherwise it puts the time the stream ended.
+    """
+    out: queue.Queue[Any] = queue.Queue()
+
+    def listen() -> None:
+        with httpx.Client(timeout=30, trust_env=False) as listener:
+            with listener.stream(
+                "GET", url, headers={"Accept": "text/event-stream", "mcp-session-id": sid}
+            ) as r:
+                out.put(r.status_code)
+                parser = SSEParser()
+                for line in r.iter_lines():
+                    for event in parser.feed(line):
+                        out.put(event)
+                        if first_event_only:
+                            return
+        out.put(time.monotonic())
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    return out, thread
+
+
 @pytest.fixture()
 def client() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=30, trust_env=False) as c:
@@ -340,16 +268,17 @@ def client() -> Iterator[httpx.Client]:
 # --- the official SDK client --------------------------------------------------------------
 
 
-async def _sdk_streamable(url: str, site: str) -> tuple[Any, Any, Any]:
-    async with streamable_http_client(url) as streams, ClientSession(streams[0], streams[1]) as session:
+async def _sdk_fetch(transport: Callable[[str], Any], url: str, page: str) -> tuple[Any, Any, Any]:
+    """Initialize, list tools and fetch ``page`` with the SDK's ``ClientSession`` over ``transport``."""
+    async with transport(url) as streams, ClientSession(streams[0], streams[1]) as session:
         init = await session.initialize()
         tools = await session.list_tools()
-        result = await session.call_tool("fetch", {"url": site + "/gateway.html"})
+        result = await session.call_tool("fetch", {"url": page})
     return init, tools, result
 
 
 def test_sdk_client_over_streamable_http(lab: dict[str, Any]) -> None:
-    init, tools, result = asyncio.run(_sdk_streamable(lab["gw"] + "/mcp", lab["site"]))
+    init, tools, result = asyncio.run(_sdk_fetch(streamable_http_client, lab["gw"] + "/mcp", lab["site"] + "/gateway.html"))
     assert init.server_info.name == "mcp-website-fetcher"  # one target: passed through
     assert [t.name for t in tools.tools] == ["fetch"]  # one target: no prefix
     assert not result.is_error and "What a Gateway is" in result.content[0].text
@@ -372,16 +301,8 @@ def test_sdk_client_over_streamable_http(lab: dict[str, Any]) -> None:
         )
 
 
-async def _sdk_sse(url: str, site: str) -> tuple[Any, Any, Any]:
-    async with sse_client(url) as streams, ClientSession(streams[0], streams[1]) as session:
-        init = await session.initialize()
-        tools = await session.list_tools()
-        result = await session.call_tool("fetch", {"url": site + "/lab.html"})
-    return init, tools, result
-
-
 def test_sdk_client_over_legacy_sse(lab: dict[str, Any]) -> None:
-    init, tools, result = asyncio.run(_sdk_sse(lab["gw"] + "/sse", lab["site"]))
+    init, tools, result = asyncio.run(_sdk_fetch(sse_client, lab["gw"] + "/sse", lab["site"] + "/lab.html"))
     assert init.server_info.name == "mcp-website-fetcher"
     assert [t.name for t in tools.tools] == ["fetch"]
     assert "What the lab covers" in result.content[0].text
@@ -451,24 +372,12 @@ def test_get_opens_the_notification_stream(lab: dict[str, Any], client: httpx.Cl
     sid = open_session(client, url)
     assert client.get(url, headers={"Accept": "application/json", "mcp-session-id": sid}).status_code == 406
     assert client.get(url, headers={"Accept": "text/event-stream"}).status_code == 400
-    ended: queue.Queue[float] = queue.Queue()
-
-    def listen() -> None:
-        with httpx.Client(timeout=30, trust_env=False) as listener:
-            with listener.stream(
-                "GET", url, headers={"Accept": "text/event-stream", "mcp-session-id": sid}
-            ) as r:
-                ended.put(r.status_code)
-                for _ in r.iter_lines():
-                    pass
-        ended.put(time.monotonic())
-
-    thread = threading.Thread(target=listen, daemon=True)
-    thread.start()
-    assert ended.get(timeout=10) == 200
+    stream, _ = listen_in_thread(url, sid)
+    assert stream.get(timeout=10) == 200
     deleted = time.monotonic()
     assert client.delete(url, headers={"mcp-session-id": sid}).status_code == 202
-    assert ended.get(timeout=10) - deleted < 5  # the stream ends with the session
+    ended = next(item for item in iter(lambda: stream.get(timeout=10), None) if isinstance(item, float))
+    assert ended - deleted < 5  # the stream ends with the session
 
 
 def test_legacy_sse_status_codes(lab: dict[str, Any], client: httpx.Client) -> None:
@@ -502,9 +411,7 @@ def test_stateless_session_routing(lab: dict[str, Any], client: httpx.Client) ->
     r = client.post(url, json=INIT, headers=ACCEPT_BOTH)
     assert r.status_code == 200 and "mcp-session-id" not in r.headers
     assert tool_names(call(client, url, None, rpc(2, "tools/list"))) == ["fetch"]
-    reply = call(
-        client, url, None, rpc(3, "tools/call", {"name": "fetch", "arguments": {"url": lab["site"] + "/"}})
-    )
+    reply = call_tool(client, url, None, 3, "fetch", {"url": lab["site"] + "/"})
     assert "agwlab" in text_of(reply)
     assert client.get(url, headers={"Accept": "text/event-stream", "mcp-session-id": "x"}).status_code == 405
     assert client.delete(url, headers={"mcp-session-id": "x"}).status_code == 405
@@ -528,16 +435,11 @@ def test_two_targets_prefix_names_and_route_calls(lab: dict[str, Any], client: h
         "echo_shout",
         "mcp-target_fetch",
     ]
-    reply = call(client, url, sid, rpc(3, "tools/call", {"name": "echo_echo", "arguments": {"text": "hi"}}))
+    reply = call_tool(client, url, sid, 3, "echo_echo", {"text": "hi"})
     assert text_of(reply) == "echo: hi"
-    reply = call(
-        client,
-        url,
-        sid,
-        rpc(4, "tools/call", {"name": "mcp-target_fetch", "arguments": {"url": lab["site"] + "/mcp.html"}}),
-    )
+    reply = call_tool(client, url, sid, 4, "mcp-target_fetch", {"url": lab["site"] + "/mcp.html"})
     assert "What an MCP server is" in text_of(reply)
-    reply = call(client, url, sid, rpc(5, "tools/call", {"name": "nobody_fetch", "arguments": {}}))
+    reply = call_tool(client, url, sid, 5, "nobody_fetch", {})
     assert reply["error"]["code"] == -32602
     log = wait_for_log(lab["proxy_log"], "mcp.target=echo")
     assert "mcp.method.name=tools/call mcp.target=echo mcp.resource.type=tool gen_ai.tool.name=echo" in log
@@ -554,19 +456,11 @@ def test_prefix_modes(lab: dict[str, Any], client: httpx.Client) -> None:
     never = lab["gw"] + "/never"
     sid = open_session(client, never)
     assert tool_names(call(client, never, sid, rpc(2, "tools/list"))) == ["echo", "fetch", "shout"]
-    assert (
-        text_of(call(client, never, sid, rpc(3, "tools/call", {"name": "echo", "arguments": {"text": "x"}})))
-        == "echo: x"
-    )
+    assert text_of(call_tool(client, never, sid, 3, "echo", {"text": "x"})) == "echo: x"
     always = lab["gw"] + "/always"
     sid = open_session(client, always)
     assert tool_names(call(client, always, sid, rpc(2, "tools/list"))) == ["mcp-target_fetch"]
-    reply = call(
-        client,
-        always,
-        sid,
-        rpc(3, "tools/call", {"name": "mcp-target_fetch", "arguments": {"url": lab["site"] + "/"}}),
-    )
+    reply = call_tool(client, always, sid, 3, "mcp-target_fetch", {"url": lab["site"] + "/"})
     assert "agwlab" in text_of(reply)
 
 
@@ -590,7 +484,7 @@ def test_upstream_killed_then_restarted(lab: dict[str, Any], client: httpx.Clien
     loop, fragile = lab["loop"], lab["fragile"]
     sid = open_session(client, url)
     loop.run(fragile.stop())
-    reply = call(client, url, sid, rpc(2, "tools/call", {"name": "fetch", "arguments": {"url": lab["site"]}}))
+    reply = call_tool(client, url, sid, 2, "fetch", {"url": lab["site"]})
     assert reply["error"]["code"] == -32603
     assert reply["error"]["message"].startswith("failed to send message: ")
     log = wait_for_log(lab["proxy_log"], "mcp.error.code=-32603")
@@ -650,24 +544,9 @@ def test_traceparent_goes_upstream_with_client_spans(lab: dict[str, Any], client
 def test_server_notifications_arrive_on_the_get_stream(lab: dict[str, Any], client: httpx.Client) -> None:
     url = lab["gw"] + "/echo"
     sid = open_session(client, url)
-    events: queue.Queue[Any] = queue.Queue()
-
-    def listen() -> None:
-        with httpx.Client(timeout=30, trust_env=False) as listener:
-            with listener.stream(
-                "GET", url, headers={"Accept": "text/event-stream", "mcp-session-id": sid}
-            ) as r:
-                events.put(r.status_code)
-                parser = SSEParser()
-                for line in r.iter_lines():
-                    for event in parser.feed(line):
-                        events.put(event)
-                        return
-
-    thread = threading.Thread(target=listen, daemon=True)
-    thread.start()
+    events, thread = listen_in_thread(url, sid, first_event_only=True)
     assert events.get(timeout=10) == 200
-    reply = call(client, url, sid, rpc(2, "tools/call", {"name": "shout", "arguments": {"text": "hey"}}))
+    reply = call_tool(client, url, sid, 2, "shout", {"text": "hey"})
     assert text_of(reply) == "HEY"
     event = events.get(timeout=10)
     message = event.json()

@@ -19,7 +19,6 @@ import openai
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
-from proxyharness import FakeCluster, LoopThread, free_port, make_pod, poll
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -44,6 +43,8 @@ from agwlab.sandbox.proxy.config import (
 from agwlab.sandbox.proxy.serving import serve_asgi
 from agwlab.sandbox.workloads.anthropic_standin import AnthropicStandinWorkload
 from agwlab.sandbox.workloads.collector import CollectorWorkload
+from harness import AGENTGATEWAY_IMAGE, FakeCluster, LoopThread, free_port, make_pod
+from labtest import poll
 
 NS, GW = "agentgateway-system", "agentgateway-route"
 GW_IP = "127.77.255.1"
@@ -95,11 +96,12 @@ class Lab:
         self.spare = AnthropicStandinWorkload()
         self.collector = CollectorWorkload(grpc_port=free_port(COLLECTOR_IP), http_port=free_port(COLLECTOR_IP))
         self.proxy = ProxyWorkload()
-        self.standin_pod = make_pod(tmp, "anthropic-standin", STANDIN_IP, env={"STREAM_DELAY_MS": "1"},
-                                    ports=[{"containerPort": self.standin_port}])
-        self.spare_pod = make_pod(tmp, "spare-standin", SPARE_STANDIN_IP, ports=[{"containerPort": self.spare_port}])
+        self.standin_pod = make_pod(tmp, "anthropic-standin", STANDIN_IP, port=self.standin_port,
+                                    env={"STREAM_DELAY_MS": "1"}, namespace=NS)
+        self.spare_pod = make_pod(tmp, "spare-standin", SPARE_STANDIN_IP, port=self.spare_port, namespace=NS)
         self.collector_pod = make_pod(tmp, "collector", COLLECTOR_IP, namespace="telemetry")
-        self.proxy_pod = make_pod(tmp, GW, PROXY_IP, cluster=self.cluster, env={"GATEWAY": f"{NS}/{GW}"})
+        self.proxy_pod = make_pod(tmp, GW, PROXY_IP, cluster=self.cluster, env={"GATEWAY": f"{NS}/{GW}"},
+                                  namespace=NS, image=AGENTGATEWAY_IMAGE)
         self.echo_server: Any = None
 
     @property

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,42 +10,24 @@ import anthropic
 import httpx
 import pytest
 
-from agwlab.sandbox.podlogs import PodLog
 from agwlab.sandbox.runtime import PodContext, WorkloadFailed
 from agwlab.sandbox.workloads.anthropic_standin import AnthropicStandinWorkload, count_tokens, mask_key
+from harness import LoopThread, free_port, make_pod
 
 IP = "127.78.1.9"
 KEY = "sk-ant-api03-" + "k" * 30 + "wxyz"
 
 
-class Loop:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
 def pod(tmp: Path, name: str, port: int) -> PodContext:
-    return PodContext(namespace="agwlab-system", name=name, pod_ip=IP, labels={},
-                      image="agwlab.local/anthropic-standin:latest", env={"STREAM_DELAY_MS": "0"},
-                      ports=[{"containerPort": port, "name": "https"}], args=[], log=PodLog(tmp / f"{name}.log"),
-                      cluster=None)  # type: ignore[arg-type]
+    return make_pod(tmp, name, IP, namespace="agwlab-system", image="agwlab.local/anthropic-standin:latest",
+                    env={"STREAM_DELAY_MS": "0"}, ports=[{"containerPort": port, "name": "https"}])
 
 
 @pytest.fixture(scope="module")
 def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("standin")
-    with socket.socket() as s:
-        s.bind((IP, 0))
-        port = s.getsockname()[1]
-    loop, workload, p = Loop(), AnthropicStandinWorkload(), pod(tmp, "anthropic-standin", port)
+    port = free_port(IP)
+    loop, workload, p = LoopThread(), AnthropicStandinWorkload(), pod(tmp, "anthropic-standin", port)
     loop.run(workload.start(p))
     yield {"url": f"http://{IP}:{port}", "port": port, "log": p.log.path, "loop": loop, "tmp": tmp}
     loop.run(workload.stop())

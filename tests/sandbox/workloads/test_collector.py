@@ -3,13 +3,10 @@ out in the debug exporter's detailed format."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 import re
 import secrets
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,34 +22,23 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from agwlab.sandbox.podlogs import PodLog
-from agwlab.sandbox.runtime import PodContext
 from agwlab.sandbox.workloads.collector import CollectorWorkload
+from harness import LoopThread, free_port, make_pod
 
 IP = "127.78.1.20"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((IP, 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("collector")
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    workload = CollectorWorkload(grpc_port=free_port(), http_port=free_port())
-    pod = PodContext(namespace="telemetry", name="opentelemetry-collector-traces", pod_ip=IP, labels={},
-                     image="otel/opentelemetry-collector-contrib:0.127.0", env={}, ports=[], args=[],
-                     log=PodLog(tmp / "collector.log"), cluster=None)  # type: ignore[arg-type]
-    asyncio.run_coroutine_threadsafe(workload.start(pod), loop).result(10)
+    loop = LoopThread()
+    workload = CollectorWorkload(grpc_port=free_port(IP), http_port=free_port(IP))
+    pod = make_pod(tmp, "opentelemetry-collector-traces", IP, namespace="telemetry",
+                   image="otel/opentelemetry-collector-contrib:0.127.0")
+    loop.run(workload.start(pod), timeout=10)
     yield {"workload": workload, "log": pod.log.path}
-    asyncio.run_coroutine_threadsafe(workload.stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+    loop.run(workload.stop(), timeout=10)
+    loop.close()
 
 
 def wait_for(path: Path, needle: str, timeout: float = 10.0) -> str:

@@ -8,15 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from agwlab.sandbox.podlogs import PodLog
-from agwlab.sandbox.runtime import PodContext
 from agwlab.sandbox.workloads.lab_website import LabWebsiteWorkload, site_pages
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from harness import free_port, make_pod
 
 
 def test_site_has_the_pages() -> None:
@@ -29,19 +22,8 @@ def test_site_has_the_pages() -> None:
 
 def test_serves_pages_and_logs_requests(tmp_path: Path) -> None:
     async def scenario() -> None:
-        port = _free_port()
-        pod = PodContext(
-            namespace="agwlab-system",
-            name="lab-website-0",
-            pod_ip="127.0.0.1",
-            labels={},
-            image="lab-website",
-            env={},
-            ports=[{"containerPort": port}],
-            args=[],
-            log=PodLog(tmp_path / "site.log"),
-            cluster=None,
-        )  # type: ignore[arg-type]
+        port = free_port()
+        pod = make_pod(tmp_path, "lab-website-0", port=port, namespace="agwlab-system", image="lab-website")
         site = LabWebsiteWorkload()
         await site.start(pod)
         try:
@@ -57,7 +39,7 @@ def test_serves_pages_and_logs_requests(tmp_path: Path) -> None:
         finally:
             await site.stop()
         assert not site.alive()
-        lines = (tmp_path / "site.log").read_text().splitlines()
+        lines = pod.log.path.read_text().splitlines()
         assert any('"GET / HTTP/1.1" 200' in line and '"lab-test"' in line for line in lines)
         assert any('"GET /nope HTTP/1.1" 404' in line for line in lines)
 
@@ -72,18 +54,7 @@ def test_start_fails_when_the_port_is_taken(tmp_path: Path) -> None:
             taken.bind(("127.0.0.1", 0))
             taken.listen()
             port = taken.getsockname()[1]
-            pod = PodContext(
-                namespace="agwlab-system",
-                name="x",
-                pod_ip="127.0.0.1",
-                labels={},
-                image="lab-website",
-                env={},
-                ports=[{"containerPort": port}],
-                args=[],
-                log=PodLog(tmp_path / "x.log"),
-                cluster=None,
-            )  # type: ignore[arg-type]
+            pod = make_pod(tmp_path, "x", port=port, namespace="agwlab-system", image="lab-website")
             site = LabWebsiteWorkload()
             try:
                 await site.start(pod)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,7 @@ import pytest
 from mcp import ClientSession
 from mcp.client.sse import sse_client
 
-from agwlab.sandbox.podlogs import PodLog
-from agwlab.sandbox.runtime import PodContext, WorkloadFailed
+from agwlab.sandbox.runtime import WorkloadFailed
 from agwlab.sandbox.workloads.lab_website import LabWebsiteWorkload
 from agwlab.sandbox.workloads.website_fetcher import (
     SERVICES_ENV,
@@ -24,50 +22,7 @@ from agwlab.sandbox.workloads.website_fetcher import (
     ServiceTable,
     WebsiteFetcherWorkload,
 )
-
-
-class LoopThread:
-    """An event loop in a thread, for workloads that must outlive one ``asyncio.run``."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Any, timeout: float = 30.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        async def cancel_rest() -> None:
-            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in rest:
-                task.cancel()
-            await asyncio.gather(*rest, return_exceptions=True)
-
-        self.run(cancel_rest())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pod(tmp: Path, name: str, port: int, env: dict[str, str] | None = None) -> PodContext:
-    return PodContext(
-        namespace="default",
-        name=name,
-        pod_ip="127.0.0.1",
-        labels={},
-        image=name,
-        env=env or {},
-        ports=[{"containerPort": port}],
-        args=[],
-        log=PodLog(tmp / f"{name}.log"),
-        cluster=None,  # type: ignore[arg-type]
-    )
+from harness import LoopThread, free_port, make_pod
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +31,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     loop = LoopThread()
     site = LabWebsiteWorkload()
     site_port = free_port()
-    loop.run(site.start(pod(tmp, "lab-website", site_port)))
+    loop.run(site.start(make_pod(tmp, "lab-website", port=site_port)))
     services = tmp / "cluster-services.json"
     services.write_text(
         json.dumps(
@@ -90,7 +45,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     )
     fetcher = WebsiteFetcherWorkload()
     fetcher_port = free_port()
-    fetcher_pod = pod(tmp, "mcp-website-fetcher", fetcher_port, {SERVICES_ENV: str(services)})
+    fetcher_pod = make_pod(tmp, "mcp-website-fetcher", port=fetcher_port, env={SERVICES_ENV: str(services)})
     loop.run(fetcher.start(fetcher_pod))
     yield {
         "loop": loop,
@@ -223,7 +178,7 @@ def test_stop_ends_the_process(tmp_path: Path) -> None:
     loop = LoopThread()
     try:
         fetcher = WebsiteFetcherWorkload()
-        loop.run(fetcher.start(pod(tmp_path, "f2", free_port())))
+        loop.run(fetcher.start(make_pod(tmp_path, "f2", port=free_port())))
         assert fetcher.alive()
         loop.run(fetcher.stop())
         assert not fetcher.alive()
@@ -238,7 +193,7 @@ def test_start_fails_clearly_when_the_port_is_taken(tmp_path: Path) -> None:
             taken.bind(("127.0.0.1", 0))
             taken.listen()
             fetcher = WebsiteFetcherWorkload()
-            fetcher_pod = pod(tmp_path, "busy", taken.getsockname()[1])
+            fetcher_pod = make_pod(tmp_path, "busy", port=taken.getsockname()[1])
             with pytest.raises(WorkloadFailed, match="exited with code"):
                 loop.run(fetcher.start(fetcher_pod))
             assert not fetcher.alive()
