@@ -75,41 +75,10 @@ SITE = "http://lab-website.agwlab-system.svc.cluster.local/"
 _DATA = REPO / "tests" / "data"
 
 #: The MCP backend and route as corrected for the sandbox (the tutorial's are refused).
-MCP_OBJECTS = f"""
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayBackend
-metadata: {{name: mcp-backend, namespace: {NS}}}
-spec:
-  mcp:
-    targets:
-    - name: mcp-target
-      static: {{host: mcp-website-fetcher.default.svc.cluster.local, port: 80, protocol: SSE}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: mcp-route, namespace: {NS}}}
-spec:
-  parentRefs: [{{name: agentgateway-route, namespace: {NS}}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /mcp}}}}]
-    backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: mcp-backend}}]
-  - matches: [{{path: {{type: Exact, value: /sse}}}}]
-    backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: mcp-backend}}]
-"""
+MCP_OBJECTS = (_DATA / "mcp_fixed.yaml").read_text(encoding="utf-8")
 
 #: The lab's tracing policy (spans to the sandbox's collector).
-TRACING_POLICY = f"""
-apiVersion: agentgateway.dev/v1alpha1
-kind: AgentgatewayPolicy
-metadata: {{name: tracing, namespace: {NS}}}
-spec:
-  targetRefs: [{{group: gateway.networking.k8s.io, kind: Gateway, name: agentgateway-route}}]
-  frontend:
-    tracing:
-      backendRef: {{name: opentelemetry-collector-traces, namespace: telemetry, port: 4317}}
-      protocol: GRPC
-      randomSampling: "true"
-"""
+TRACING_POLICY = (_DATA / "tracing_policy.yaml").read_text(encoding="utf-8")
 
 
 def _docs(text: str) -> list[dict[str, Any]]:
