@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import secrets
@@ -39,6 +40,19 @@ log = logging.getLogger("agwlab.sandbox")
 
 API_PORT = 6443
 KUBE_VERSION = "v1.32.4-agwlab"
+# Modules the Pods a learner creates will need (a Gateway's proxy, its OTLP exporters, MCP),
+# imported in a thread once the sandbox is ready so that the first `kubectl apply` of a
+# Gateway does not stall the event loop on half a second of imports.
+_WARM_MODULES = (
+    "agwlab.sandbox.proxy.server",
+    "agwlab.sandbox.proxy.ai",
+    "agwlab.sandbox.proxy.mcp",
+    "agwlab.sandbox.workloads.website_fetcher_pod",
+    "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "httpcore",                      # httpx loads its transport stack on first client
+    "anyio._backends._asyncio",
+)
 # system Pods the sandbox waits for before it says it is ready
 _SYSTEM_PODS = [("telemetry", "opentelemetry-collector-traces"), ("agwlab-system", "anthropic-standin"),
                 ("agentgateway-system", "agentgateway")]
@@ -143,6 +157,14 @@ async def run(paths: SandboxPaths) -> None:
     log.info("sandbox ready in %.2fs: API %s, Prometheus %s", time.perf_counter() - t0, apiserver,
              state["prometheus_url"] or f"not running ({state['prometheus_hint']})")
 
+    def warm() -> None:
+        for name in _WARM_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception as e:  # a missing optional part shows up when a Pod needs it
+                log.debug("not preloaded: %s (%s)", name, e)
+
+    warm_task = asyncio.create_task(asyncio.to_thread(warm))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -161,6 +183,7 @@ async def run(paths: SandboxPaths) -> None:
     await stop.wait()
     log.info("stopping the sandbox")
     children_task.cancel()
+    warm_task.cancel()
     await controller.stop()
     await kubelet.close()
     await prometheus.stop()

@@ -288,6 +288,9 @@ class Store:
         row = self._db.execute("SELECT value FROM meta WHERE key='rv'").fetchone()
         self._rv = int(row[0]) if row else 0
         self._objects: dict[tuple[str, str], dict[tuple[str, str], str]] = {}
+        # parsed objects for readers that promise not to mutate (copy=False), keyed like
+        # _objects and valid while the stored JSON text is the very same string
+        self._parsed: dict[tuple[str, str, str, str], tuple[str, dict]] = {}
         for grp, plural, ns, name, body in self._db.execute("SELECT grp, plural, ns, name, body FROM objects"):
             self._objects.setdefault((grp, plural), {})[(ns, name)] = body
         self._listeners: list[Callable[[str, dict], None]] = []
@@ -311,14 +314,29 @@ class Store:
 
     # ---------------------------------------------------------- reads
 
-    def get(self, group: str, plural: str, namespace: str | None, name: str) -> dict | None:
-        """One object (a fresh copy), or ``None``."""
+    def get(self, group: str, plural: str, namespace: str | None, name: str, *, copy: bool = True) -> dict | None:
+        """One object (a fresh copy, or with ``copy=False`` a shared one the caller must not
+        change), or ``None``."""
         body = self._objects.get((group, plural), {}).get((namespace or "", name))
-        return json.loads(body) if body is not None else None
+        if body is None:
+            return None
+        return json.loads(body) if copy else self._view(group, plural, namespace or "", name, body)
+
+    def _view(self, group: str, plural: str, ns: str, name: str, body: str) -> dict:
+        cached = self._parsed.get((group, plural, ns, name))
+        if cached is not None and cached[0] is body:
+            return cached[1]
+        obj = json.loads(body)
+        self._parsed[(group, plural, ns, name)] = (body, obj)
+        return obj
 
     def list(self, group: str, plural: str, namespace: str | None = None, *,
-             label_selector: str | None = None, field_selector: str | None = None) -> list[dict]:
+             label_selector: str | None = None, field_selector: str | None = None,
+             copy: bool = True) -> list[dict]:
         """Objects of one resource, sorted by namespace and name; ``namespace=None`` means all.
+
+        ``copy=False`` returns shared objects the caller must not change (the controller's
+        many read-only passes would otherwise parse every object every time).
 
         Raises:
             BadRequest: a selector cannot be parsed.
@@ -327,7 +345,7 @@ class Store:
         for (ns, name), body in sorted(self._objects.get((group, plural), {}).items()):
             if namespace and ns != namespace:
                 continue
-            obj = json.loads(body)
+            obj = json.loads(body) if copy else self._view(group, plural, ns, name, body)
             if label_selector and not match_labels(obj.get("metadata", {}).get("labels") or {},
                                                    label_selector):
                 continue
@@ -373,15 +391,17 @@ class Store:
                 self._db.execute("DELETE FROM objects WHERE grp=? AND plural=? AND ns=? AND name=?",
                                  (info.group, info.plural, ns, name))
             else:
+                body = json.dumps(obj, separators=(",", ":"))
                 self._db.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?)",
-                                 (info.group, info.plural, ns, name, json.dumps(obj, separators=(",", ":"))))
+                                 (info.group, info.plural, ns, name, body))
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(rv),))
         self._rv = rv
         bucket = self._objects.setdefault((info.group, info.plural), {})
         if obj is None:
             bucket.pop(key, None)
+            self._parsed.pop((info.group, info.plural, *key), None)
         else:
-            bucket[key] = json.dumps(obj, separators=(",", ":"))
+            bucket[key] = body
 
     def _notify(self, event: str, obj: dict) -> None:
         for fn in list(self._listeners):

@@ -166,7 +166,11 @@ def _merge_defaults(current: Any, desired: Any) -> Any:
 class AdmittingStore:
     """The store as controllers see it: objects they create or update are defaulted and
     validated like anything sent to the API server (so a Service gets its clusterIP and a
-    Pod its defaults), status writes go straight through."""
+    Pod its defaults), status writes go straight through.
+
+    Reads return the store's shared objects (``copy=False``): a reconcile pass reads every
+    object and must not change what it read; every write path copies first (``_strip``,
+    ``copy.deepcopy``)."""
 
     def __init__(self, store: Any) -> None:
         from ..apiserver.validation import admit
@@ -176,6 +180,12 @@ class AdmittingStore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
+
+    def get(self, group: str, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        return self._store.get(group, plural, namespace, name, copy=False)  # type: ignore[no-any-return]
+
+    def list(self, group: str, plural: str, namespace: str | None = None, **kw: Any) -> list[dict[str, Any]]:
+        return self._store.list(group, plural, namespace, copy=False, **kw)  # type: ignore[no-any-return]
 
     def create(self, obj: dict[str, Any], **kw: Any) -> dict[str, Any]:
         self._admit(obj)

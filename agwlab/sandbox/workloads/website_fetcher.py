@@ -25,6 +25,7 @@ import itertools
 import json
 import os
 import socket
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from .website_fetcher_pod import SERVICES_ENV, WebsiteFetcherWorkload
+from ..procs import die_with_parent
+from .website_fetcher_pod import PARENT_ENV, SERVICES_ENV, WebsiteFetcherWorkload
 
 __all__ = [
     "SERVER_NAME",
@@ -332,10 +334,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
+    parent = os.environ.get(PARENT_ENV)
+    if parent:  # started as a sandbox Pod: go when the sandbox goes, even if it is SIGKILLed
+        die_with_parent()
+        if os.getppid() != int(parent):
+            sys.exit("the sandbox that started this Pod is gone")
     uvicorn.run(build_app(), host=args.host, port=args.port, log_level="info", use_colors=False)
-
-
-# --- the workload --------------------------------------------------------------------
 
 
 if __name__ == "__main__":
