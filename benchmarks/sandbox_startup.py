@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -34,6 +35,7 @@ import httpx
 
 from benchlib import (
     FETCHER_NS,
+    NS,
     REPO,
     gateway_base,
     header,
@@ -177,6 +179,33 @@ def one_run() -> dict[str, Any]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def api_server_alone() -> tuple[float, float]:
+    """``(VmRSS MiB, apply ms)`` of the API server run on its own, after the lab's objects
+    (and their namespace) were applied to it: what the API server itself costs."""
+    from kubernetes import config, dynamic
+
+    root = Path(tempfile.mkdtemp(prefix="agwlab-apiserver-"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "agwlab.sandbox.apiserver", "--root", str(root),
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if not line.startswith("ready"):
+            raise RuntimeError(f"the API server did not start: {line}")
+        dyn = dynamic.DynamicClient(config.new_client_from_config(config_file=str(root / "kubeconfig")))
+        server_side_apply(dyn, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}])
+        t0 = time.perf_counter()
+        server_side_apply(dyn, lab_objects())
+        took = (time.perf_counter() - t0) * 1000
+        return _kib(proc.pid, "VmRSS") / 1024, took
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     header(f"sandbox start-up: {RUNS} runs, each in a fresh AGWLAB_HOME")
     runs = []
@@ -211,6 +240,9 @@ def main() -> None:
     report("sandbox process VmRSS with the lab applied + traffic", median([r["rss_lab_kib"] for r in runs]) / 1024,
            "MiB", 100.0)
     report("sandbox process VmHWM (peak) with the lab applied", median([r["hwm_kib"] for r in runs]) / 1024, "MiB")
+    rss, took = api_server_alone()
+    report("API server alone: lab's objects applied (no controller)", took, "ms", 100.0)
+    report("API server alone: VmRSS with the lab's objects stored", rss, "MiB", 100.0)
     print("  (VmRSS is the whole sandbox process: API server, controller, kubelet, the Gateway's proxy and the")
     print("   in-process workloads. Separate processes, not included above, in the last run:)")
     for pid, kib, cmd in runs[-1]["children"]:

@@ -41,8 +41,9 @@ log = logging.getLogger("agwlab.sandbox")
 API_PORT = 6443
 KUBE_VERSION = "v1.32.4-agwlab"
 # Modules the Pods a learner creates will need (a Gateway's proxy, its OTLP exporters, MCP),
-# imported in a thread once the sandbox is ready so that the first `kubectl apply` of a
-# Gateway does not stall the event loop on half a second of imports.
+# imported in a thread while the system Pods start, and before the sandbox says it is
+# ready, so that the first `kubectl apply` of a Gateway does not stall the event loop
+# on half a second of imports.
 _WARM_MODULES = (
     "agwlab.sandbox.proxy.server",
     "agwlab.sandbox.proxy.ai",
@@ -64,6 +65,15 @@ class _QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+def _warm() -> None:
+    """Import what learners' Pods will need, off the event loop (see ``_WARM_MODULES``)."""
+    for name in _WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # a missing optional part shows up when a Pod needs it
+            log.debug("not preloaded: %s (%s)", name, e)
 
 
 def write_kubeconfig(paths: SandboxPaths, server: str, token: str, ca_data: str) -> None:
@@ -129,6 +139,7 @@ async def run(paths: SandboxPaths) -> None:
         await asyncio.sleep(0.005)
     write_kubeconfig(paths, apiserver, token, tls.ca_data())
     controller.start()
+    warm_task = asyncio.create_task(asyncio.to_thread(_warm))
 
     state = {
         "pid": os.getpid(),
@@ -152,19 +163,13 @@ async def run(paths: SandboxPaths) -> None:
     deadline = time.monotonic() + 20
     while not _system_ready(store) and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(asyncio.shield(warm_task), max(0.1, deadline - time.monotonic()))
     state["ready"] = True
     _write_state(paths, state)
     log.info("sandbox ready in %.2fs: API %s, Prometheus %s", time.perf_counter() - t0, apiserver,
              state["prometheus_url"] or f"not running ({state['prometheus_hint']})")
 
-    def warm() -> None:
-        for name in _WARM_MODULES:
-            try:
-                importlib.import_module(name)
-            except Exception as e:  # a missing optional part shows up when a Pod needs it
-                log.debug("not preloaded: %s (%s)", name, e)
-
-    warm_task = asyncio.create_task(asyncio.to_thread(warm))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
