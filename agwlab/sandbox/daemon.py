@@ -32,7 +32,7 @@ from .network import AddressBlock, choose_block, free_port, port_free
 from .paths import SandboxPaths
 from .prometheus import PROMETHEUS_HINT, PrometheusServer
 from .store import Store
-from .supervisor import _write_state, kill_leftover_children, read_state
+from .supervisor import write_state, kill_leftover_children, read_state
 
 __all__ = ["main", "run"]
 
@@ -153,7 +153,7 @@ async def run(paths: SandboxPaths) -> None:
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "ready": False,
     }
-    _write_state(paths, state)
+    write_state(paths, state)
     try:
         await prom_task
     except Exception as e:
@@ -166,7 +166,7 @@ async def run(paths: SandboxPaths) -> None:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(asyncio.shield(warm_task), max(0.1, deadline - time.monotonic()))
     state["ready"] = True
-    _write_state(paths, state)
+    write_state(paths, state)
     log.info("sandbox ready in %.2fs: API %s, Prometheus %s", time.perf_counter() - t0, apiserver,
              state["prometheus_url"] or f"not running ({state['prometheus_hint']})")
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import UTC, datetime
 from typing import Any
 
+
+from .store import now_rfc3339
 
 __all__ = ["record_event"]
 
 log = logging.getLogger("agwlab.sandbox.events")
 
-
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def record_event(store: Any, obj: dict[str, Any], reason: str, message: str, *,
@@ -23,7 +21,7 @@ def record_event(store: Any, obj: dict[str, Any], reason: str, message: str, *,
     """Record an Event about ``obj`` (best effort: an Event that cannot be written is dropped)."""
     meta = obj.get("metadata") or {}
     ns = meta.get("namespace") or "default"
-    t = now()
+    t = now_rfc3339()
     event = {
         "apiVersion": "v1",
         "kind": "Event",

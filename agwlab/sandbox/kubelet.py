@@ -13,7 +13,6 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from .cluster import Cluster
@@ -23,6 +22,7 @@ from .network import AddressBlock
 from .paths import SandboxPaths
 from .podlogs import PodLog
 from .runtime import PodContext, Workload
+from .store import now_rfc3339 as now
 
 __all__ = ["Kubelet", "NODE_NAME"]
 
@@ -31,10 +31,6 @@ log = logging.getLogger("agwlab.sandbox.kubelet")
 NODE_NAME = "agwlab-sandbox"
 START_TIMEOUT = 30.0
 MAX_BACKOFF = 10.0
-
-
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass

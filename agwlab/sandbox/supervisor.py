@@ -23,7 +23,8 @@ from typing import Any
 from .network import http_ok
 from .paths import SandboxPaths, agwlab_home
 
-__all__ = ["SandboxError", "SandboxInfo", "ensure_running", "read_state", "status", "stop"]
+__all__ = ["SandboxError", "SandboxInfo", "ensure_running", "kill_leftover_children", "read_state", "status", "stop",
+           "write_state"]
 
 
 class SandboxError(RuntimeError):
@@ -200,7 +201,7 @@ def stop(home: Path | None = None, *, grace: float = 10.0) -> bool:
         if state:
             state["ready"] = False
             state["pid"] = None
-            _write_state(paths, state)
+            write_state(paths, state)
         return was_running
 
 
@@ -211,7 +212,8 @@ def status(home: Path | None = None) -> SandboxInfo:
     return _info(paths, state, _ready(state))
 
 
-def _write_state(paths: SandboxPaths, state: dict[str, Any]) -> None:
+def write_state(paths: SandboxPaths, state: dict[str, Any]) -> None:
+    """Replace the state file atomically, readable by its owner only (it holds the token)."""
     tmp = paths.state.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:

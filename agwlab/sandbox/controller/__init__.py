@@ -19,7 +19,7 @@ from ..network import AddressBlock
 from ..proxy.config import ServiceBackend
 from .backends import reconcile_backends
 from .bootstrap import bootstrap
-from .common import AdmittingStore
+from .common import AdmittingStore, pod_ready
 from .gateways import reconcile_gateways
 from .policies import reconcile_parameters, reconcile_policies
 from .pod import log_to_controller
@@ -116,8 +116,7 @@ class Controller:
             rolled_out = (status.get("observedGeneration") == deploy["metadata"].get("generation")
                           and int(status.get("readyReplicas", 0)) >= want
                           and len(gw_pods) == want)
-            all_ready = all(any(c.get("type") == "Ready" and c.get("status") == "True"
-                                for c in (p.get("status") or {}).get("conditions") or []) for p in gw_pods)
+            all_ready = all(pod_ready(p) for p in gw_pods)
             replaced = any(n.startswith(f"{name}-") for n in self._kubelet.stopping(ns))
             if rolled_out and all_ready and not replaced:
                 ready.add(key)

@@ -7,14 +7,16 @@ import copy
 import hashlib
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
+
+from ..store import now_rfc3339 as now
 
 __all__ = [
     "condition",
     "ensure_object",
     "labels_match",
     "now",
+    "pod_ready",
     "owner_ref",
     "short_hash",
     "write_status",
@@ -23,8 +25,10 @@ __all__ = [
 log = logging.getLogger("agwlab.sandbox.controller")
 
 
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def pod_ready(pod: dict[str, Any]) -> bool:
+    """Whether a Pod's Ready condition is True."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
 
 
 def short_hash(value: Any, n: int = 10) -> str:

@@ -6,15 +6,11 @@ from typing import Any
 
 from ..network import AddressBlock
 from ..runtime import Endpoint
-from .common import write_status
+from .common import pod_ready, write_status
 from .workloads import matching_pods
 
 __all__ = ["reconcile_services"]
 
-
-def _pod_ready(pod: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
 
 
 def _target_port(port: dict[str, Any], pod: dict[str, Any]) -> int | None:
@@ -48,7 +44,7 @@ def reconcile_services(
         meta, spec = svc["metadata"], svc.get("spec") or {}
         ns, name = meta["namespace"], meta["name"]
         selector = spec.get("selector")
-        backing = [p for p in matching_pods(pods, ns, selector) if _pod_ready(p)] if selector else []
+        backing = [p for p in matching_pods(pods, ns, selector) if pod_ready(p)] if selector else []
         ports: dict[int, list[Endpoint]] = {}
         for port in spec.get("ports") or []:
             eps = []

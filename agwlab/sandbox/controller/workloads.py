@@ -7,7 +7,7 @@ import secrets
 from typing import Any
 
 from ..events import record_event
-from .common import condition, labels_match, owner_ref, short_hash, write_status
+from .common import condition, labels_match, owner_ref, pod_ready, short_hash, write_status
 
 __all__ = ["collect_garbage", "reconcile_deployments", "reconcile_replicasets"]
 
@@ -22,10 +22,6 @@ def _owned_by(obj: dict[str, Any], owner: dict[str, Any]) -> bool:
     uid = owner["metadata"]["uid"]
     return any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or [])
 
-
-def _pod_ready(pod: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
 
 
 def reconcile_deployments(store: Any) -> None:
@@ -140,7 +136,7 @@ def reconcile_replicasets(store: Any, pods: list[dict[str, Any]]) -> list[dict[s
             changed = True
         if len(mine) > want:
             # newest first, not-ready first: what the ReplicaSet controller prefers to delete
-            doomed = sorted(mine, key=lambda p: (_pod_ready(p), p["metadata"].get("creationTimestamp", "")),)
+            doomed = sorted(mine, key=lambda p: (pod_ready(p), p["metadata"].get("creationTimestamp", "")),)
             for pod in doomed[: len(mine) - want]:
                 store.delete("", "pods", ns, pod["metadata"]["name"])
                 record_event(store, rs, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}",
@@ -151,7 +147,7 @@ def reconcile_replicasets(store: Any, pods: list[dict[str, Any]]) -> list[dict[s
     for rs in store.list("apps", "replicasets"):
         ns = rs["metadata"]["namespace"]
         mine = [p for p in pods if p["metadata"]["namespace"] == ns and _owned_by(p, rs)]
-        ready = sum(1 for p in mine if _pod_ready(p))
+        ready = sum(1 for p in mine if pod_ready(p))
         status: dict[str, Any] = {
             "replicas": len(mine),
             "fullyLabeledReplicas": len(mine),
