@@ -43,7 +43,11 @@ def _sandbox(args: argparse.Namespace) -> int:
         _print_info(info, verb="running")
         return 0
     if args.action == "down":
-        was = stop(home)
+        try:
+            was = stop(home)
+        except SandboxError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
         print("sandbox stopped (its objects are kept; `sandbox up` brings them back)" if was
               else "sandbox was not running")
         return 0

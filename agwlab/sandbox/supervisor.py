@@ -103,7 +103,13 @@ def _info(paths: SandboxPaths, state: dict[str, Any], running: bool) -> SandboxI
 
 @contextlib.contextmanager
 def _locked(paths: SandboxPaths) -> Iterator[None]:
-    paths.ensure()
+    try:
+        paths.ensure()
+    except OSError as e:
+        raise SandboxError(
+            f"cannot keep the sandbox in {paths.root}: {e.strerror or e}. Point AGWLAB_HOME at a "
+            "directory you can write to, or unset it to use ~/.agwlab"
+        ) from None
     with open(paths.root / "lock", "w", encoding="utf-8") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
@@ -191,6 +197,8 @@ def _terminate(pid: int, *, grace: float) -> None:
 def stop(home: Path | None = None, *, grace: float = 10.0) -> bool:
     """Stop the sandbox (its state stays on disk). Returns False when it was not running."""
     paths = _paths(home)
+    if not paths.root.is_dir():
+        return False
     with _locked(paths):
         state = read_state(paths)
         pid = state.get("pid")

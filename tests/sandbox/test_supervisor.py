@@ -123,3 +123,19 @@ def test_logs_shows_the_daemon_log(home: Path) -> None:
     out = cli(home, "logs")
     assert out.returncode == 0
     assert "sandbox ready" in out.stdout
+
+
+def test_a_home_that_is_a_file_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    home = tmp_path / "a-file"
+    home.write_text("keep me", encoding="utf-8")
+    out = cli(home, "up")
+    assert out.returncode == 1
+    assert "AGWLAB_HOME" in out.stderr and "Traceback" not in out.stderr
+    assert home.read_text(encoding="utf-8") == "keep me"
+
+
+def test_down_without_a_sandbox_creates_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "never-used"
+    out = cli(home, "down")
+    assert out.returncode == 0 and "not running" in out.stdout
+    assert not home.exists()
