@@ -193,6 +193,11 @@ def from_api_error(exc: Exception, *, action: str, kind: str = "", name: str = "
             status=status,
         )
     if status == 404:
+        missing_ns = re.match(r'namespaces "([^"]+)" not found', message)
+        if missing_ns and action != "delete":
+            ns = missing_ns.group(1)
+            return NotFound(redact(f"cannot {action} {what}: namespace {ns} does not exist. Create it "
+                                   f"(kubectl create namespace {ns}) or fix metadata.namespace"), status=status)
         return NotFound(redact(f"{what} not found ({action})"), status=status)
     if status in (400, 422):
         causes = (body.get("details") or {}).get("causes") or []

@@ -23,7 +23,15 @@ import yaml
 from kubernetes.client import CoreV1Api
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
-from .errors import LabError, NotFound, ResourceTypeMissing, WaitTimeout, from_api_error, missing_kind_message
+from .errors import (
+    InvalidObject,
+    LabError,
+    NotFound,
+    ResourceTypeMissing,
+    WaitTimeout,
+    from_api_error,
+    missing_kind_message,
+)
 from .secrets import redact
 
 if TYPE_CHECKING:
@@ -129,7 +137,14 @@ def _objects(manifests: Any) -> list[dict[str, Any]]:
     if manifests is None:
         return []
     if isinstance(manifests, str):
-        return [d for d in yaml.safe_load_all(manifests) if d]
+        try:
+            return [d for d in yaml.safe_load_all(manifests) if d]
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise InvalidObject(f"the manifest is not valid YAML{where}: {problem}. Fix the manifest; nothing "
+                                "was applied") from None
     if isinstance(manifests, Mapping):
         if manifests.get("kind", "").endswith("List") and "items" in manifests:
             return _objects(list(manifests["items"]))

@@ -130,3 +130,20 @@ def test_conditions_reads_route_parents_and_skips_stale_generations():
     }
     conds = kube.conditions(route)
     assert set(conds) == {"Accepted"}
+
+
+def test_malformed_yaml_is_refused_before_anything_is_applied(lab):  # type: ignore[no-untyped-def]
+    from agwlab.errors import InvalidObject
+
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: first-of-two, namespace: default}\n---\nkind: [unclosed\n"
+    with pytest.raises(InvalidObject, match=r"not valid YAML at line \d+, column \d+.*nothing was applied"):
+        kube.apply(lab, text)
+    assert kube.get(lab, "ConfigMap", "first-of-two", "default", missing_ok=True) is None
+
+
+def test_a_missing_namespace_is_named_with_the_fix(lab):  # type: ignore[no-untyped-def]
+    from agwlab.errors import NotFound
+
+    with pytest.raises(NotFound, match="namespace no-such-namespace does not exist.*kubectl create namespace"):
+        kube.apply(lab, {"apiVersion": "v1", "kind": "ConfigMap",
+                         "metadata": {"name": "x", "namespace": "no-such-namespace"}})
