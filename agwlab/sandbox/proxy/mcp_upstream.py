@@ -14,6 +14,7 @@ caller's id back.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import itertools
@@ -22,8 +23,8 @@ from typing import Any
 
 import httpx
 
-from .config import MCPTarget
 from ...mcp_wire import SSEEvent, aiter_sse, is_response
+from .config import MCPTarget
 
 __all__ = ["SSEUpstream", "StreamableUpstream", "Upstream", "UpstreamError", "open_upstream"]
 
@@ -67,7 +68,7 @@ def _describe(exc: BaseException, url: str) -> str:
     return f"error sending request for url ({url}): {reason}"
 
 
-class Upstream:
+class Upstream(abc.ABC):
     """One MCP session with one target. Subclasses implement the transport."""
 
     def __init__(self, target: MCPTarget, http: httpx.AsyncClient) -> None:
@@ -99,6 +100,7 @@ class Upstream:
         if self.target.error:
             raise UpstreamError(self.target.error)
 
+    @abc.abstractmethod
     async def request(
         self, message: dict[str, Any], headers: dict[str, str] | None = None, timeout: float = REQUEST_TIMEOUT
     ) -> dict[str, Any]:
@@ -107,15 +109,14 @@ class Upstream:
         Raises:
             UpstreamError: the request could not be delivered or no answer came.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def send(self, message: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         """Deliver a notification or a response to a server-initiated request.
 
         Raises:
             UpstreamError: the message could not be delivered.
         """
-        raise NotImplementedError
 
     async def close(self) -> None:
         self.closed = True
