@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from ..runtime import PodContext, WorkloadFailed
+from ..serving import ASGIApp, BoundServer, bind_socket, os_error_text
 from . import accesslog
 from .config import AIBackend, GatewayConfig, Listener, MCPBackend, ServiceBackend
 from .context import RequestContext
@@ -42,7 +43,6 @@ from .routing import (
     rewrite_path,
     span_path,
 )
-from .serving import ASGIApp, BoundServer, bind_socket, os_error_text
 from .state import ProxyState
 from .tracing import ProxyTracing, default_resource_attributes
 from .upstream import UpstreamClient

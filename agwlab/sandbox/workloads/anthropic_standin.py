@@ -39,8 +39,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..proxy.serving import BoundServer, os_error_text, serve_asgi
 from ..runtime import PodContext, WorkloadFailed
+from ..serving import BoundServer, os_error_text, serve_asgi
 
 __all__ = [
     "ALIASES",

@@ -8,12 +8,9 @@ process and writes one access-log line per request to the Pod log.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from importlib import resources
-from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -21,6 +18,7 @@ from starlette.routing import Route
 
 from ..podlogs import PodLog
 from ..runtime import PodContext, WorkloadFailed
+from ..serving import BoundServer, os_error_text, serve_asgi
 
 __all__ = ["LabWebsiteWorkload", "build_app", "site_pages"]
 
@@ -79,13 +77,10 @@ def build_app(log: PodLog | None = None) -> Starlette:
 
 
 class LabWebsiteWorkload:
-    """The website as a Pod: an in-process uvicorn server on ``pod.pod_ip:8080``."""
-
-    START_TIMEOUT = 10.0
+    """The website as a Pod: an in-process server on ``pod.pod_ip:8080``."""
 
     def __init__(self) -> None:
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[Any] | None = None
+        self._server: BoundServer | None = None
         self.url: str | None = None
 
     async def start(self, pod: PodContext) -> None:
@@ -99,40 +94,19 @@ class LabWebsiteWorkload:
             if isinstance(entry, dict) and entry.get("containerPort"):
                 port = int(entry["containerPort"])
                 break
-        config = uvicorn.Config(
-            build_app(pod.log), host=pod.pod_ip, port=port, log_config=None, access_log=False, lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        # uvicorn installs signal handlers only in serve(); the sandbox owns signals.
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._task = asyncio.create_task(self._serve(self._server), name=f"lab-website {pod.name}")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.START_TIMEOUT
-        while not self._server.started:
-            if self._task.done() or loop.time() > deadline:
-                await self.stop()
-                raise WorkloadFailed(f"lab-website could not listen on {pod.pod_ip}:{port}")
-            await asyncio.sleep(0.02)
+        try:
+            self._server = await serve_asgi(build_app(pod.log), pod.pod_ip, port)
+        except OSError as exc:
+            raise WorkloadFailed(
+                f"lab-website could not listen on {pod.pod_ip}:{port}: {os_error_text(exc)}"
+            ) from None
         self.url = f"http://{pod.pod_ip}:{port}"
         pod.log.write(f"serving the lab website on {self.url}")
 
-    @staticmethod
-    async def _serve(server: uvicorn.Server) -> None:
-        try:
-            await server.serve()
-        except SystemExit:  # uvicorn exits when it cannot bind; that must not stop the sandbox
-            pass
-
     def alive(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._server is not None
 
     async def stop(self) -> None:
-        server, task = self._server, self._task
-        self._server = self._task = None
-        if server is None or task is None:
-            return
-        server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout=5.0)
-        except TimeoutError:
-            task.cancel()
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop()

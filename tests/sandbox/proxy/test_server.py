@@ -40,7 +40,7 @@ from agwlab.sandbox.proxy.config import (
     TracingConfig,
     URLRewrite,
 )
-from agwlab.sandbox.proxy.serving import serve_asgi
+from agwlab.sandbox.serving import serve_asgi
 from agwlab.sandbox.workloads.anthropic_standin import AnthropicStandinWorkload
 from agwlab.sandbox.workloads.collector import CollectorWorkload
 from harness import AGENTGATEWAY_IMAGE, FakeCluster, LoopThread, free_port, make_pod
