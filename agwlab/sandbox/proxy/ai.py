@@ -429,28 +429,12 @@ async def handle(request: Request, ctx: RequestContext, backend: AIBackend, stat
     stream = bool(body.get("stream"))
     path = _upstream_path(backend, route_type, request.url.path)
     url = backend.upstream_url.rstrip("/") + path
-    tracer = ctx.tracer
-    span = None
-    if tracer is not None:
-        span = tracer.start_child(f"POST {backend.upstream_host}", {
-            "http.method": "POST", "http.host": backend.upstream_host.rsplit(":", 1)[0], "http.path": path,
-            "agentgateway.outbound.kind": "Primary", "agentgateway.outbound.subtype": "Llm",
-        })
+    span = _llm_span(ctx, "POST", backend, path)
     headers = upstream_headers(request, backend, ctx)
     content = json.dumps(upstream_body, separators=(",", ":"), ensure_ascii=False).encode()
-    try:
-        upstream = await state.upstream.send("POST", url, headers.items(), content, decompress=True)
-    except asyncio.CancelledError:  # the route's timeout fired: still close the client span
-        _end(span, 504)
-        raise
-    except UpstreamTimeout:
-        _end(span, 504)
-        return _error(ctx, 504, "upstream call timeout", "Timeout")
-    except UpstreamError as exc:
-        _end(span, 503)
-        return _error(ctx, 503, f"upstream call failed: {exc}", "UpstreamFailure")
-    if span is not None:
-        span.set_attribute("http.status", upstream.status)
+    upstream, failed = await _send_upstream(state, ctx, span, "POST", url, headers, content, decompress=True)
+    if failed is not None:
+        return failed
     if upstream.status >= 300:
         try:
             err = await upstream.read()
@@ -488,6 +472,38 @@ async def handle(request: Request, ctx: RequestContext, backend: AIBackend, stat
     return _json_response(messages_to_completion(msg), upstream.status, passthrough_headers)
 
 
+
+def _llm_span(ctx: RequestContext, method: str, backend: AIBackend, path: str) -> Any:
+    """The client span for the upstream LLM call, when the request is sampled."""
+    if ctx.tracer is None:
+        return None
+    return ctx.tracer.start_child(f"{method} {backend.upstream_host}", {
+        "http.method": method, "http.host": backend.upstream_host.rsplit(":", 1)[0], "http.path": path,
+        "agentgateway.outbound.kind": "Primary", "agentgateway.outbound.subtype": "Llm",
+    })
+
+
+async def _send_upstream(state: ProxyState, ctx: RequestContext, span: Any, method: str, url: str,
+                         headers: dict[str, str], body: bytes | None,
+                         **kw: Any) -> tuple[UpstreamResponse | None, Response | None]:
+    """Send the upstream request: ``(response, None)``, or ``(None, the gateway's error)``
+    (503 when the upstream cannot be reached, 504 on its timeout), the span closed."""
+    try:
+        upstream = await state.upstream.send(method, url, headers.items(), body, **kw)
+    except asyncio.CancelledError:  # the route's timeout fired: still close the client span
+        _end(span, 504)
+        raise
+    except UpstreamTimeout:
+        _end(span, 504)
+        return None, _error(ctx, 504, "upstream call timeout", "Timeout")
+    except UpstreamError as exc:
+        _end(span, 503)
+        return None, _error(ctx, 503, f"upstream call failed: {exc}", "UpstreamFailure")
+    if span is not None:
+        span.set_attribute("http.status", upstream.status)
+    return upstream, None
+
+
 def _end(span: Any, status: int | None) -> None:
     if span is None:
         return
@@ -507,23 +523,12 @@ async def _passthrough(
     headers = upstream_headers(request, backend, ctx)
     if not raw:
         headers.pop("content-type", None)
-    span = None
+    span = _llm_span(ctx, request.method, backend, path)
     if ctx.tracer is not None:
-        span = ctx.tracer.start_child(f"{request.method} {backend.upstream_host}", {
-            "http.method": request.method, "http.host": backend.upstream_host.rsplit(":", 1)[0],
-            "http.path": path, "agentgateway.outbound.kind": "Primary", "agentgateway.outbound.subtype": "Llm",
-        })
         headers["traceparent"] = ctx.tracer.traceparent()
-    try:
-        upstream = await state.upstream.send(request.method, url, headers.items(), raw or None)
-    except UpstreamTimeout:
-        _end(span, 504)
-        return _error(ctx, 504, "upstream call timeout", "Timeout")
-    except UpstreamError as exc:
-        _end(span, 503)
-        return _error(ctx, 503, f"upstream call failed: {exc}", "UpstreamFailure")
-    if span is not None:
-        span.set_attribute("http.status", upstream.status)
+    upstream, failed = await _send_upstream(state, ctx, span, request.method, url, headers, raw or None)
+    if failed is not None:
+        return failed
 
     async def body() -> AsyncIterator[bytes]:
         try:
