@@ -1,6 +1,6 @@
 """The lab website: a few static pages inside the cluster for the MCP fetcher to read.
 
-The lead deploys it as Deployment + Service ``lab-website`` in ``agwlab-system``
+The sandbox deploys it as Deployment + Service ``lab-website`` in ``agwlab-system``
 (Service port 80 → container port 8080), so ``fetch`` works offline on
 ``http://lab-website.agwlab-system.svc.cluster.local/``. It runs inside the sandbox
 process and writes one access-log line per request to the Pod log.
