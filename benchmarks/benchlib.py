@@ -38,6 +38,9 @@ if str(REPO) not in sys.path:  # run as `python benchmarks/x.py` from anywhere
 
 from agwlab.sandbox import SandboxInfo, ensure_running, stop  # noqa: E402
 
+sys.path.insert(0, str(REPO / "tests"))
+from labtest import poll as _labtest_poll  # noqa: E402
+
 __all__ = [
     "FETCHER_NS",
     "KEY",
@@ -163,22 +166,12 @@ def relocate(objs: Iterable[dict[str, Any]], namespace: str) -> list[dict[str, A
 
 
 def poll(fn: Callable[[], Any], *, timeout: float = 30, what: str = "condition", every: float = 0.05) -> Any:
-    """Call ``fn`` until it returns something truthy.
+    """The tests' ``poll`` (tests/labtest.py), with a benchmark's defaults.
 
     Raises:
         TimeoutError: not within ``timeout`` seconds (the message has the last thing seen).
     """
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except Exception as e:  # keep polling; report the last thing seen
-            last = e
-        time.sleep(every)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}; last saw: {last!r}")
+    return _labtest_poll(fn, timeout=timeout, what=what, every=every)
 
 
 def pod_ip(core: Any, namespace: str, selector: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 __all__ = [
     "DATA",
     "KEY",
+    "PollTimeout",
     "NS",
     "SEED_MODEL",
     "anthropic_backend_yaml",
@@ -37,8 +38,16 @@ SEED_MODEL = "claude-sonnet-4-5-20250929"
 NS = "agentgateway-system"
 
 
-def poll(fn: Any, *, timeout: float = 20, what: str = "condition") -> Any:
-    """Call ``fn`` until it returns something truthy; fail with the last thing seen."""
+class PollTimeout(AssertionError, TimeoutError):
+    """``poll`` gave up: a failed assertion in a test, a ``TimeoutError`` to a benchmark."""
+
+
+def poll(fn: Any, *, timeout: float = 20, what: str = "condition", every: float = 0.1) -> Any:
+    """Call ``fn`` until it returns something truthy; fail with the last thing seen.
+
+    Raises:
+        PollTimeout: nothing truthy within ``timeout`` seconds.
+    """
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -48,8 +57,8 @@ def poll(fn: Any, *, timeout: float = 20, what: str = "condition") -> Any:
                 return last
         except Exception as e:  # keep polling; report the last thing seen
             last = e
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last saw: {last!r}")
+        time.sleep(every)
+    raise PollTimeout(f"timed out after {timeout:g}s waiting for {what}; last saw: {last!r}")
 
 
 def get_object(kubectl: Any, kind: str, name: str, ns: str) -> dict[str, Any]:
