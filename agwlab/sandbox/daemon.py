@@ -127,7 +127,7 @@ async def run(paths: SandboxPaths) -> None:
     controller = Controller(store, cluster, kubelet, block, on_targets=prometheus.write_targets)
 
     app = create_app(store, token=token, paths=paths, version=KUBE_VERSION)
-    server = _QuietServer(uvicorn.Config(app, host=block.apiserver, port=API_PORT, log_level="warning",
+    server = _QuietServer(uvicorn.Config(app, host=block.apiserver, port=API_PORT, log_level="warning", ws="wsproto",
                                          lifespan="off", access_log=False, timeout_graceful_shutdown=1,
                                          ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key)))
     serve_task = asyncio.create_task(server.serve())

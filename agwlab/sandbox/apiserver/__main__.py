@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     paths.kubeconfig.chmod(0o600)
     store = Store(paths.store)
     app = create_app(store, token=token, paths=paths)
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
+    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", ws="wsproto",
                                            lifespan="off", ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key),
                                            timeout_graceful_shutdown=2))
 

@@ -20,7 +20,7 @@ import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from ..kinds import KindInfo, by_resource
 from ..paths import SandboxPaths
@@ -30,6 +30,8 @@ from . import discovery, protobuf
 from .crds import install_crds
 from .defaults import list_key_defaults
 from .patch import json_patch, merge_patch, strategic_merge_patch
+from .portforward import portforward_endpoint
+from .service_proxy import proxy_to_service
 from .tables import to_table
 from .validation import admit, check_unknown
 from .watch import TooOld, WatchHub
@@ -242,6 +244,9 @@ class _Server:
             raise NotFound("the server could not find the requested resource")
         if sub is not None and sub not in info.subresources:
             raise NotFound("the server could not find the requested resource")
+        if sub in ("portforward", "proxy"):
+            # the WebSocket and proxy routes serve these; a plain request here cannot be upgraded
+            raise _Http(400, "BadRequest", "Upgrade request required")
         method = request.method
         if name is None:
             if method == "GET":
@@ -660,7 +665,22 @@ def create_app(store: Store, *, token: str, paths: SandboxPaths, version: str = 
     # Build the OpenAPI index now, not on kubectl's first call. CEL rules are compiled per
     # kind on first use (validation.compile_rules): compiling all ~950 up front costs ~18 MB.
     discovery.openapi_v3_index(version)
-    app = Starlette(routes=[Route("/{path:path}", server.handle,
-                                  methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])])
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+    async def service_proxy(request: Request) -> Response:
+        try:
+            server._authorize(request)
+        except _Http as exc:
+            return _json(exc.body, exc.code)
+        p = request.path_params
+        return await proxy_to_service(request, store, p["namespace"], p["service"], p.get("rest", ""))
+
+    app = Starlette(routes=[
+        WebSocketRoute("/api/v1/namespaces/{namespace}/pods/{name}/portforward",
+                       portforward_endpoint(store, server._authorize)),
+        Route("/api/v1/namespaces/{namespace}/services/{service}/proxy", service_proxy, methods=methods),
+        Route("/api/v1/namespaces/{namespace}/services/{service}/proxy/{rest:path}", service_proxy,
+              methods=methods),
+        Route("/{path:path}", server.handle, methods=methods)])
     app.state.api = server
     return app

@@ -74,10 +74,16 @@ def _resource_entries(k: KindInfo) -> list[dict]:
             out.append({"name": f"{k.plural}/scale", "singularName": "", "namespaced": k.namespaced,
                         "group": "autoscaling", "version": "v1", "kind": "Scale",
                         "verbs": ["get", "patch", "update"]})
-        elif sub == "log":
-            out.append({"name": f"{k.plural}/log", "singularName": "", "namespaced": k.namespaced,
-                        "kind": k.kind, "verbs": ["get"]})
+        elif sub in _CONNECT:
+            kind, verbs = _CONNECT[sub]
+            out.append({"name": f"{k.plural}/{sub}", "singularName": "", "namespaced": k.namespaced,
+                        "kind": kind, "verbs": list(verbs)})
     return out
+
+
+# Subresources a client connects to (kind of their options object, verbs), as a real server lists them.
+_CONNECT = {"log": ("Pod", ("get",)), "portforward": ("PodPortForwardOptions", ("create", "get")),
+            "proxy": ("ServiceProxyOptions", ("create", "delete", "get", "patch", "update"))}
 
 
 def api_resource_list(group: str, version: str) -> dict | None:
@@ -109,9 +115,9 @@ def aggregated_discovery(core: bool) -> dict:
             subs = []
             for sub in sorted(k.subresources):
                 kind = {"group": "autoscaling", "version": "v1", "kind": "Scale"} if sub == "scale" else \
-                    {"group": k.group, "version": k.version, "kind": k.kind}
+                    {"group": k.group, "version": k.version, "kind": _CONNECT.get(sub, (k.kind,))[0]}
                 subs.append({"subresource": sub, "responseKind": kind,
-                             "verbs": ["get"] if sub == "log" else ["get", "patch", "update"]})
+                             "verbs": list(_CONNECT[sub][1]) if sub in _CONNECT else ["get", "patch", "update"]})
             if subs:
                 entry["subresources"] = subs
             resources.append(entry)

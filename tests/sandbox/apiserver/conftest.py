@@ -65,7 +65,7 @@ def apiserver(tmp_path: Path) -> Iterator[ApiServer]:
     port = free_port()
     app = create_app(store, token=token, paths=paths)
     tls = ensure_tls(tmp_path / "pki", ["127.0.0.1"])
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="wsproto", lifespan="off",
                             timeout_graceful_shutdown=0.3, ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
