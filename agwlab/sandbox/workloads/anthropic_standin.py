@@ -7,6 +7,13 @@ same shapes, including streaming events. Answers are deterministic: they say the
 from the sandbox model, quote the question and add sentences picked by a hash of the
 prompt, so the same request always gets the same answer.
 
+It also calls tools and thinks, by the rules in :mod:`.standin_turns`: with ``tools`` and a
+forced ``tool_choice``, or a question that contains a URL a tool can take, it answers with
+``tool_use`` blocks (``stop_reason: "tool_use"``); given ``tool_result`` blocks, it answers
+from them and says so when a tool failed; with ``thinking`` on, a ``thinking`` block comes
+first. ``GET /v1/models`` lists the models as Anthropic's API does (newest first,
+``limit``/``after_id``/``before_id`` paging), ``GET /v1/models/{id}`` shows one.
+
 Token counts use a simple, documented estimate (:func:`count_tokens`): one token per word,
 number or punctuation mark. Keys are never logged; at most ``sk-ant-…abcd``.
 
@@ -41,6 +48,8 @@ from starlette.routing import Route
 
 from ..runtime import PodContext, WorkloadFailed
 from ..serving import BoundServer, os_error_text, serve_asgi
+from .standin_turns import Turn, plan_turn, question_of, summarise_outcomes, thinking_signature, thinking_text
+from .standin_turns import validate_tools
 
 __all__ = [
     "ALIASES",
@@ -48,8 +57,10 @@ __all__ = [
     "DEFAULT_PORT",
     "MODELS",
     "answer_for",
+    "content_for",
     "count_tokens",
     "create_app",
+    "list_models",
     "mask_key",
     "resolve_model",
 ]
@@ -129,6 +140,21 @@ _TOPICS: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 
 
+def list_models() -> list[dict[str, str]]:
+    """The models as ``GET /v1/models`` lists them: newest first, with display names and release dates.
+
+    Example:
+        >>> list_models()[0]["type"], list_models()[-1]["id"]
+        ('model', 'claude-3-haiku-20240307')
+    """
+    return [
+        {"type": "model", "id": m, "display_name": name,
+         "created_at": (f"{_MODEL_DATES[m][:4]}-{_MODEL_DATES[m][4:6]}-{_MODEL_DATES[m][6:]}T00:00:00Z"
+                        if m in _MODEL_DATES else "2026-01-01T00:00:00Z")}
+        for m, name in MODELS.items()
+    ]
+
+
 def count_tokens(text: str) -> int:
     """The stand-in's token estimate: one token per word, number or punctuation mark."""
     return len(_TOKEN.findall(text))
@@ -161,10 +187,15 @@ def _text_of(content: Any) -> str:
         parts = []
         for block in content:
             if isinstance(block, dict):
-                if block.get("type") == "text":
+                kind = block.get("type")
+                if kind == "text":
                     parts.append(str(block.get("text", "")))
-                elif block.get("type") == "tool_result":
+                elif kind == "tool_result":
                     parts.append(_text_of(block.get("content", "")))
+                elif kind == "tool_use":
+                    parts.append(f"{block.get('name', '')} {json.dumps(block.get('input') or {})}")
+                elif kind == "thinking":
+                    parts.append(str(block.get("thinking", "")))
         return "\n".join(parts)
     return ""
 
@@ -177,22 +208,29 @@ def _prompt_texts(body: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
 
 
 def input_tokens_for(body: dict[str, Any]) -> int:
-    """Input tokens of a Messages body: its texts plus 3 per message and 1 for the system prompt."""
+    """Input tokens of a Messages body: its texts (tool calls and results included) plus 3 per
+    message, 1 for the system prompt, and the tool definitions as JSON."""
     system, messages = _prompt_texts(body)
     total = count_tokens(system) + (1 if system else 0)
     for _role, text in messages:
         total += count_tokens(text) + 3
+    tools = body.get("tools")
+    if isinstance(tools, list) and tools:
+        total += count_tokens(json.dumps(tools))
     return max(total, 1)
 
 
-def answer_for(model: str, body: dict[str, Any]) -> str:
+def answer_for(model: str, body: dict[str, Any], turn: Turn | None = None) -> str:
     """The deterministic answer to a Messages body (same prompt, same answer).
 
     It names the sandbox model, quotes the question, adds up to two sentences on the topics
-    the question mentions, and one or two general ones picked by a hash of the prompt.
+    the question mentions, and one or two general ones picked by a hash of the prompt. When
+    the last message carries tool results, it answers from them instead (see
+    :func:`.standin_turns.summarise_outcomes`).
     """
-    system, messages = _prompt_texts(body)
-    question = next((text for role, text in reversed(messages) if role == "user"), "").strip()
+    system, _messages = _prompt_texts(body)
+    question = question_of(body.get("messages") or []).strip()
+    turn = turn if turn is not None else plan_turn(body)
     digest = hashlib.sha256(f"{model}\n{system}\n{question}".encode()).digest()
     quoted = " ".join(question.split())
     if len(quoted) > 120:
@@ -203,7 +241,49 @@ def answer_for(model: str, body: dict[str, Any]) -> str:
     general = general[: 1 + digest[3] % 2]
     opening = f'You asked: "{quoted}".' if quoted else "You sent no question."
     style = f" (Following the system prompt: {' '.join(system.split())[:80]})" if system else ""
+    if turn.outcomes:
+        return f"(agwlab sandbox model {model}) {opening}{style} {summarise_outcomes(turn.outcomes)}"
     return f"(agwlab sandbox model {model}) {opening}{style} " + " ".join(topical + general)
+
+
+def _tool_use_id() -> str:
+    return _random_id("toolu_01", 22)
+
+
+def _thinking_on(body: dict[str, Any]) -> bool:
+    thinking = body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+
+
+def content_for(model: str, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    """The content blocks of the answer to a (valid) Messages body, and its stop reason.
+
+    Blocks come in the API's order: ``thinking`` (when on), ``text``, then ``tool_use``
+    blocks (stop reason ``tool_use``); or ``thinking`` and the answer's ``text``
+    (``end_turn``). A forced ``tool_choice`` gets no text before its ``tool_use`` blocks.
+    """
+    turn = plan_turn(body)
+    blocks: list[dict[str, Any]] = []
+    if _thinking_on(body):
+        thought = thinking_text(turn)
+        blocks.append({"type": "thinking", "thinking": thought, "signature": thinking_signature(thought)})
+    if turn.calls:
+        if not turn.forced:
+            names = sorted({c.name for c in turn.calls})
+            blocks.append({"type": "text", "text": f"I'll use the {' and '.join(names)} tool"
+                           f"{'s' if len(names) > 1 else ''} to answer that."})
+        blocks += [{"type": "tool_use", "id": _tool_use_id(), "name": c.name, "input": c.input} for c in turn.calls]
+        return blocks, "tool_use"
+    blocks.append({"type": "text", "text": answer_for(model, body, turn)})
+    return blocks, "end_turn"
+
+
+def _block_tokens(block: dict[str, Any]) -> int:
+    if block["type"] == "text":
+        return count_tokens(block["text"])
+    if block["type"] == "thinking":
+        return count_tokens(block["thinking"])
+    return count_tokens(f"{block['name']} {json.dumps(block['input'])}")
 
 
 def _truncate(text: str, max_tokens: int) -> tuple[str, int, bool]:
@@ -293,34 +373,50 @@ def create_app(
         if model is None:
             write(f"POST /v1/messages 404 key={mask_key(key)} model={body['model']}")
             return _error(404, "not_found_error", f"model: {body['model']}", request_id)
-        text = answer_for(model, body)
-        stop_reason, stop_sequence = "end_turn", None
-        for seq in body.get("stop_sequences") or []:
-            if isinstance(seq, str) and seq and seq in text:
-                text, stop_reason, stop_sequence = text[: text.index(seq)], "stop_sequence", seq
+        problem = validate_tools(body)
+        if problem is not None:
+            write(f"POST /v1/messages 400 key={mask_key(key)} error={problem[:80]!r}")
+            return _error(400, "invalid_request_error", problem, request_id)
+        blocks, stop_reason = content_for(model, body)
+        stop_sequence: str | None = None
+        budget = int(body["max_tokens"])
+        out_tokens = 0
+        for block in blocks:
+            if block["type"] != "text":
+                out_tokens += _block_tokens(block)
+                continue
+            text = block["text"]
+            for seq in body.get("stop_sequences") or []:
+                if stop_reason == "end_turn" and isinstance(seq, str) and seq and seq in text:
+                    text, stop_reason, stop_sequence = text[: text.index(seq)], "stop_sequence", seq
+                    break
+            text, used, truncated = _truncate(text, max(budget - out_tokens, 0))
+            block["text"], out_tokens = text, out_tokens + used
+            if truncated:
+                stop_reason, stop_sequence = "max_tokens", None
+                blocks = blocks[: blocks.index(block) + 1]
                 break
-        text, out_tokens, truncated = _truncate(text, int(body["max_tokens"]))
-        if truncated:
-            stop_reason, stop_sequence = "max_tokens", None
         in_tokens = input_tokens_for(body)
         msg_id = _random_id("msg_01", 22)
         usage = {
             "input_tokens": in_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
             "output_tokens": out_tokens, "service_tier": "standard",
         }
+        calls = sum(b["type"] == "tool_use" for b in blocks)
         write(f"POST /v1/messages 200 key={mask_key(key)} model={model} stream={bool(body.get('stream'))} "
-              f"input_tokens={in_tokens} output_tokens={out_tokens} traceparent={request.headers.get('traceparent', '-')}")
+              f"input_tokens={in_tokens} output_tokens={out_tokens} stop_reason={stop_reason} tool_calls={calls} "
+              f"traceparent={request.headers.get('traceparent', '-')}")
         headers = {"request-id": request_id}
         if body.get("stream"):
             return StreamingResponse(
-                _stream(msg_id, model, text, usage, stop_reason, stop_sequence, stream_delay),
+                _stream(msg_id, model, blocks, usage, stop_reason, stop_sequence, stream_delay),
                 media_type="text/event-stream", headers={**headers, "cache-control": "no-cache"},
             )
         if response_delay:
             await asyncio.sleep(response_delay)
         return JSONResponse({
             "id": msg_id, "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": text}],
+            "content": blocks,
             "stop_reason": stop_reason, "stop_sequence": stop_sequence, "usage": usage,
         }, headers=headers)
 
@@ -341,13 +437,43 @@ def create_app(
         bad, _key = check_headers(request, request_id)
         if bad is not None:
             return bad
-        data = [
-            {"type": "model", "id": m, "display_name": name,
-             "created_at": (f"{_MODEL_DATES[m][:4]}-{_MODEL_DATES[m][4:6]}-{_MODEL_DATES[m][6:]}T00:00:00Z"
-                            if m in _MODEL_DATES else "2026-01-01T00:00:00Z")}
-            for m, name in MODELS.items()
-        ]
-        return JSONResponse({"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]})
+        query = request.query_params
+        try:
+            limit = int(query.get("limit", "20"))
+        except ValueError:
+            return _error(400, "invalid_request_error", "limit: Input should be a valid integer", request_id)
+        if not 1 <= limit <= 1000:
+            return _error(400, "invalid_request_error",
+                          "limit: Input should be greater than or equal to 1 and less than or equal to 1000",
+                          request_id)
+        data = list_models()
+        ids = [m["id"] for m in data]
+        for param in ("after_id", "before_id"):
+            if param in query and query[param] not in ids:
+                return _error(404, "not_found_error", f"{param}: {query[param]}", request_id)
+        if "before_id" in query:
+            end = ids.index(query["before_id"])
+            page = data[max(end - limit, 0):end]
+            has_more = end - limit > 0
+        else:
+            start = ids.index(query["after_id"]) + 1 if "after_id" in query else 0
+            page = data[start:start + limit]
+            has_more = start + limit < len(data)
+        return JSONResponse({
+            "data": page, "has_more": has_more,
+            "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None,
+        }, headers={"request-id": request_id})
+
+    async def model(request: Request) -> Response:
+        request_id = _random_id("req_011C")
+        bad, _key = check_headers(request, request_id)
+        if bad is not None:
+            return bad
+        wanted = resolve_model(request.path_params["model_id"])
+        found = next((m for m in list_models() if m["id"] == wanted), None)
+        if found is None:
+            return _error(404, "not_found_error", f"model: {request.path_params['model_id']}", request_id)
+        return JSONResponse(found, headers={"request-id": request_id})
 
     async def not_found(request: Request) -> Response:
         return _error(404, "not_found_error", "Not Found", _random_id("req_011C"))
@@ -356,27 +482,51 @@ def create_app(
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", count, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
+        Route("/v1/models/{model_id}", model, methods=["GET"]),
         Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ])
 
 
-async def _stream(msg_id: str, model: str, text: str, usage: dict[str, Any], stop_reason: str,
+def _pieces(text: str, n: int = 4) -> list[str]:
+    words = re.findall(r"\S+\s*", text)
+    return ["".join(words[i:i + n]) for i in range(0, len(words), n)]
+
+
+async def _stream(msg_id: str, model: str, blocks: list[dict[str, Any]], usage: dict[str, Any], stop_reason: str,
                   stop_sequence: str | None, delay: float) -> AsyncIterator[bytes]:
+    """The answer as Anthropic's stream events: thinking and text deltas word by word, tool
+    inputs as ``input_json_delta`` pieces of their JSON (the first one empty, as the API sends)."""
     start_usage = dict(usage, output_tokens=1)
     yield _sse("message_start", {"type": "message_start", "message": {
         "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
         "stop_reason": None, "stop_sequence": None, "usage": start_usage,
     }})
-    yield _sse("content_block_start", {"type": "content_block_start", "index": 0,
-                                       "content_block": {"type": "text", "text": ""}})
-    yield _sse("ping", {"type": "ping"})
-    words = re.findall(r"\S+\s*", text)
-    for i in range(0, len(words), 4):
-        if delay:
-            await asyncio.sleep(delay)
-        yield _sse("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                           "delta": {"type": "text_delta", "text": "".join(words[i:i + 4])}})
-    yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+    for index, block in enumerate(blocks):
+        kind = block["type"]
+        if kind == "text":
+            start: dict[str, Any] = {"type": "text", "text": ""}
+        elif kind == "thinking":
+            start = {"type": "thinking", "thinking": "", "signature": ""}
+        else:
+            start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+        yield _sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+        if index == 0:
+            yield _sse("ping", {"type": "ping"})
+        if kind == "text":
+            deltas = [{"type": "text_delta", "text": piece} for piece in _pieces(block["text"])]
+        elif kind == "thinking":
+            deltas = [{"type": "thinking_delta", "thinking": piece} for piece in _pieces(block["thinking"], 6)]
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
+        else:
+            raw = json.dumps(block["input"], separators=(",", ":"), ensure_ascii=False)
+            step = max(len(raw) // 3, 1)
+            deltas = [{"type": "input_json_delta", "partial_json": ""}]
+            deltas += [{"type": "input_json_delta", "partial_json": raw[i:i + step]} for i in range(0, len(raw), step)]
+        for delta in deltas:
+            if delay:
+                await asyncio.sleep(delay)
+            yield _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+        yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
     yield _sse("message_delta", {"type": "message_delta",
                                  "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
                                  "usage": {"output_tokens": usage["output_tokens"]}})
