@@ -30,7 +30,9 @@ from .controller import Controller
 from .kubelet import Kubelet
 from .network import AddressBlock, choose_block, free_port, port_free
 from .paths import SandboxPaths
+from .logs import RepeatFilter
 from .prometheus import PROMETHEUS_HINT, PrometheusServer
+from .serving import IDLE_TIMEOUT, guarded_protocol
 from .store import Store
 from .supervisor import write_state, kill_leftover_children, read_state
 
@@ -129,6 +131,7 @@ async def run(paths: SandboxPaths) -> None:
     app = create_app(store, token=token, paths=paths, version=KUBE_VERSION)
     server = _QuietServer(uvicorn.Config(app, host=block.apiserver, port=API_PORT, log_level="warning", ws="wsproto",
                                          lifespan="off", access_log=False, timeout_graceful_shutdown=1,
+                                         http=guarded_protocol(), timeout_keep_alive=IDLE_TIMEOUT,
                                          ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key)))
     serve_task = asyncio.create_task(server.serve())
     prom_task = asyncio.create_task(prometheus.start())
@@ -200,12 +203,27 @@ async def run(paths: SandboxPaths) -> None:
     log.info("sandbox stopped")
 
 
+def _raise_descriptor_limit() -> None:
+    """Use the hard limit on open files: every listener's connection cap must fit in it."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+    except (ImportError, ValueError, OSError) as exc:
+        log.debug("open-file limit unchanged: %s", exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agwlab.sandbox.daemon")
     parser.add_argument("--root", type=Path, default=SandboxPaths.for_home().root)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatFilter())  # a flood of one error must not fill the disk
+    _raise_descriptor_limit()
     for noisy in ("httpx", "httpcore", "mcp", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     asyncio.run(run(SandboxPaths(args.root.resolve())))

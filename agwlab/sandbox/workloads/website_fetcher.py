@@ -339,7 +339,10 @@ def main(argv: list[str] | None = None) -> None:
         die_with_parent()
         if os.getppid() != int(parent):
             sys.exit("the sandbox that started this Pod is gone")
-    uvicorn.run(build_app(), host=args.host, port=args.port, log_level="info", use_colors=False)
+    from ..serving import IDLE_TIMEOUT, guarded_protocol
+
+    uvicorn.run(build_app(), host=args.host, port=args.port, log_level="info", use_colors=False,
+                http=guarded_protocol(), timeout_keep_alive=IDLE_TIMEOUT)
 
 
 if __name__ == "__main__":
