@@ -42,6 +42,7 @@ __all__ = [
     "NotFound",
     "Store",
     "StoreError",
+    "UnmergeableApply",
     "match_fields",
     "match_labels",
     "now_rfc3339",
@@ -77,6 +78,8 @@ class StoreError(Exception):
         """The Kubernetes ``Status`` object for this error."""
         out = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                "message": self.message, "reason": self.reason, "code": self.code}
+        if not self.reason:
+            del out["reason"]  # Go's omitempty: kubectl then prints "Error from server: <message>"
         if self.details:
             out["details"] = self.details
         return out
@@ -147,6 +150,25 @@ class Invalid(StoreError):
         if info and info.group:
             details["group"] = info.group
         return cls(f'{qualified} "{name}" is invalid: {text}', details=details)
+
+
+class UnmergeableApply(StoreError):
+    """500 without a reason: an applied configuration the merge cannot take (as the real server).
+
+    The real server fails while building the typed object, before any validation, and
+    answers with a bare error (no ``reason``), which kubectl shows as
+    ``Error from server: failed to create typed patch object (...)``.
+    """
+
+    code = 500
+    reason = ""
+
+    @classmethod
+    def of(cls, info: _kinds.KindInfo, namespace: str | None, name: str, problems: list[str]) -> UnmergeableApply:
+        gv = f"{info.group}/{info.version}" if info.group else f"/{info.version}"
+        where = f"{namespace or ''}/{name}; {gv}, Kind={info.kind}"
+        text = problems[0] if len(problems) == 1 else "errors:\n" + "\n".join(f"  {p}" for p in problems)
+        return cls(f"failed to create typed patch object ({where}): {text}")
 
 
 class BadRequest(StoreError):
@@ -597,6 +619,9 @@ class Store:
         # Item keys are computed after defaulting: an applied port without ``protocol`` is
         # the stored TCP port, not a new item.
         fieldsets.fill_key_defaults(cfg, keys, list_key_defaults(info.group, info.plural))
+        duplicates = fieldsets.duplicate_keys(cfg, keys)
+        if duplicates:
+            raise UnmergeableApply.of(info, key[0], key[1], duplicates)
         cfg_leaves = fieldsets.leaves(cfg, keys)
         if body is None:
             if subresource:

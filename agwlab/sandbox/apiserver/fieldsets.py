@@ -23,6 +23,7 @@ __all__ = [
     "KeyDefaults",
     "KeysFor",
     "Path",
+    "duplicate_keys",
     "fill_key_defaults",
     "from_fields_v1",
     "get_path",
@@ -108,6 +109,45 @@ def fill_key_defaults(obj: Any, keys_for: KeysFor, key_defaults: KeyDefaults,
                     if item.get(k) is None:
                         item[k] = v
                 fill_key_defaults(item, keys_for, key_defaults, names)
+
+
+def _go_value(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def duplicate_keys(obj: Any, keys_for: KeysFor, names: tuple[str, ...] = (), shown: str = "") -> list[str]:
+    """Associative lists in ``obj`` that hold two items with the same key, as the real server says it.
+
+    Server-side apply refuses such a configuration (``duplicate entries for key``) before
+    merging anything: two items with one key cannot both be owned. Call it after
+    :func:`fill_key_defaults`, so ``{"port": 80}`` and ``{"port": 80, "protocol": "TCP"}`` clash.
+
+    Example:
+        >>> ports = {"spec": {"ports": [{"port": 80, "protocol": "TCP"}, {"port": 80, "protocol": "TCP"}]}}
+        >>> duplicate_keys(ports, lambda n: ("port", "protocol") if n == ("spec", "ports") else None)
+        ['.spec.ports: duplicate entries for key [port=80,protocol="TCP"]']
+    """
+    out: list[str] = []
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            out += duplicate_keys(value, keys_for, names + (key,), f"{shown}.{key}")
+    elif isinstance(obj, list):
+        keys = keys_for(names)
+        seen: set[str] = set()
+        told: set[str] = set()
+        for item in obj:
+            if not isinstance(item, dict):
+                continue
+            label = ",".join(f"{k}={_go_value(item[k])}" for k in keys or () if k in item)
+            if keys and label:
+                if label in seen and label not in told:
+                    told.add(label)
+                    out.append(f"{shown}: duplicate entries for key [{label}]")
+                seen.add(label)
+            where = f"{shown}[{label}]" if keys and label else shown
+            for key, value in item.items():
+                out += duplicate_keys(value, keys_for, names + (key,), f"{where}.{key}")
+    return out
 
 
 def to_fields_v1(paths: Iterable[Path]) -> dict:

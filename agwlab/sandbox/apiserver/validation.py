@@ -428,11 +428,34 @@ def _builtin_checks(obj: dict, info: _kinds.KindInfo, walker: _Walker) -> None:
     elif info.kind == "Pod":
         _containers(spec, "spec", walker)
     elif info.kind == "Service":
-        for i, port in enumerate(spec.get("ports") or []):
-            p = port.get("port") if isinstance(port, dict) else None
-            if isinstance(p, int) and not 1 <= p <= 65535:
-                walker.cause(f"spec.ports[{i}].port", f"Invalid value: {p}: must be between 1 and 65535, "
-                                                      "inclusive")
+        _service_ports(spec.get("ports"), walker)
+
+
+def _service_ports(ports: Any, walker: _Walker) -> None:
+    """A Service's ports: in range, named when there are several, no name or (port, protocol) twice."""
+    ports = [p for p in ports if isinstance(p, dict)] if isinstance(ports, list) else []
+    names: set[str] = set()
+    for i, port in enumerate(ports):
+        name = port.get("name") or ""
+        if len(ports) > 1 and not name:
+            walker.cause(f"spec.ports[{i}].name", "Required value", "FieldValueRequired")
+        elif name:
+            if name in names:
+                walker.cause(f"spec.ports[{i}].name", f"Duplicate value: {json.dumps(name)}", "FieldValueDuplicate")
+            names.add(name)
+        p = port.get("port")
+        if isinstance(p, int) and not 1 <= p <= 65535:
+            walker.cause(f"spec.ports[{i}].port", f"Invalid value: {p}: must be between 1 and 65535, "
+                                                  "inclusive")
+    seen: set[tuple[Any, Any]] = set()
+    for i, port in enumerate(ports):
+        key = (port.get("port"), port.get("protocol") or "TCP")
+        if key in seen:
+            # the real server prints the clashing key as Go's %#v of a core.ServicePort
+            shown = (f'core.ServicePort{{Name:"", Protocol:{json.dumps(str(key[1]))}, AppProtocol:(*string)(nil), '
+                     f'Port:{key[0]}, TargetPort:intstr.IntOrString{{Type:0, IntVal:0, StrVal:""}}, NodePort:0}}')
+            walker.cause(f"spec.ports[{i}]", f"Duplicate value: {shown}", "FieldValueDuplicate")
+        seen.add(key)
 
 
 def _keep_allocated(old: dict, new: dict, info: _kinds.KindInfo) -> None:
@@ -515,9 +538,24 @@ def _containers(pod_spec: dict, path: str, walker: _Walker) -> None:
     containers = pod_spec.get("containers")
     if isinstance(containers, list) and not containers:
         walker.cause(f"{path}.containers", "Required value", "FieldValueRequired")
+    names: set[str] = set()
     for i, c in enumerate(containers or []):
         if isinstance(c, dict) and not c.get("image"):
             walker.cause(f"{path}.containers[{i}].image", "Required value", "FieldValueRequired")
+        name = c.get("name") if isinstance(c, dict) else None
+        if isinstance(name, str) and name:
+            if name in names:
+                walker.cause(f"{path}.containers[{i}].name", f"Duplicate value: {json.dumps(name)}",
+                             "FieldValueDuplicate")
+            names.add(name)
+    volumes: set[str] = set()
+    for i, v in enumerate(pod_spec.get("volumes") or []):
+        name = v.get("name") if isinstance(v, dict) else None
+        if isinstance(name, str) and name:
+            if name in volumes:
+                walker.cause(f"{path}.volumes[{i}].name", f"Duplicate value: {json.dumps(name)}",
+                             "FieldValueDuplicate")
+            volumes.add(name)
 
 
 def check_unknown(obj: dict, info: _kinds.KindInfo, field_validation: str = "Strict") -> list[str]:
