@@ -2,6 +2,7 @@
 
     python -m agwlab sandbox up|down|status [--json]|kubeconfig|logs [-f]
     python -m agwlab manifests llm|tracing|mcp
+    python -m agwlab notebooks copy|reset [--root DIR]
 """
 
 from __future__ import annotations
@@ -97,6 +98,26 @@ def _manifests(args: argparse.Namespace) -> int:
     return 0
 
 
+def _notebooks(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import workcopy
+
+    root = Path(args.root).resolve()
+    if not (root / "notebooks").is_dir():
+        print(f"error: no notebooks/ folder in {root}; pass --root with the lab's folder", file=sys.stderr)
+        return 2
+    lines = workcopy.reset(root) if args.action == "reset" else workcopy.ensure(root)
+    for line in lines:
+        print(line)
+    changed = workcopy.stale(root)
+    if changed and args.action == "copy":
+        print(f"note: newer versions of {', '.join(changed)} arrived; ./lab reset renews your copies "
+              f"(yours are kept in {workcopy.work_dir(root) / 'previous'})")
+    print(f"your notebooks: {workcopy.work_dir(root) / 'notebooks'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agwlab", description="agentgateway lab guide")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     mf = sub.add_parser("manifests", help="print, as YAML, what one stage of the lab applies")
     mf.add_argument("stage", choices=["llm", "tracing", "mcp"])
     mf.set_defaults(func=_manifests)
+    nb = sub.add_parser("notebooks", help="the learner's working copy of the notebooks (outside git's view)")
+    nb.add_argument("action", choices=["copy", "reset"], help="copy what is missing, or renew the whole copy")
+    nb.add_argument("--root", default=".", help="the lab's folder (holding notebooks/)")
+    nb.set_defaults(func=_notebooks)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

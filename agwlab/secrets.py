@@ -27,10 +27,12 @@ __all__ = [
     "ApiKey",
     "KeySource",
     "SANDBOX_API_KEY",
+    "InvalidKey",
     "accept_key",
     "forget_entered_key",
     "get_api_key",
     "mask",
+    "normalize_key",
     "redact",
 ]
 
@@ -42,6 +44,9 @@ SANDBOX_API_KEY = "sk-ant-api03-" + "SANDBOX-ONLY-not-a-real-Anthropic-key-".lju
 _ANTHROPIC_KEY = re.compile(r"sk-ant-[A-Za-z0-9]+-[A-Za-z0-9_\-]{4,}")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}")
 _X_API_KEY = re.compile(r"(?i)(x-api-key[\"']?\s*[:=]\s*[\"']?)([^\s\"',}]{8,})")
+
+_KEY_SHAPE = re.compile(r"sk-ant-[A-Za-z0-9_\-]{16,}")
+_PREFIXES = re.compile(r"(?i)^(?:authorization\s*:\s*|x-api-key\s*:\s*)?(?:bearer\s+)?")
 
 _lock = threading.Lock()
 _known: set[str] = set()
@@ -92,6 +97,34 @@ def redact(text: str) -> str:
     return text
 
 
+class InvalidKey(LabError, ValueError):
+    """What was entered is not an Anthropic API key (nothing was changed)."""
+
+
+def normalize_key(value: str) -> str:
+    """A pasted key without what often comes with it: spaces, quotes, ``Bearer ``, a header name.
+
+    The gateway strips a leading ``Bearer `` from the Secret too, so accepting one here loses
+    nothing.
+
+    Example:
+        >>> normalize_key('  Bearer sk-ant-api03-abc ')
+        'sk-ant-api03-abc'
+        >>> normalize_key('x-api-key: "sk-ant-api03-abc"')
+        'sk-ant-api03-abc'
+    """
+    value = value.strip()
+    value = _PREFIXES.sub("", value, count=1).strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1].strip()
+    return value
+
+
+def _check_shape(value: str) -> None:
+    if not _KEY_SHAPE.fullmatch(value):
+        raise InvalidKey("Not an Anthropic API key (keys look like sk-ant-api03-…, one word). Nothing was changed.")
+
+
 @dataclass(frozen=True)
 class ApiKey:
     """An API key that prints masked.
@@ -132,14 +165,20 @@ class ApiKey:
 def accept_key(value: str) -> ApiKey | None:
     """Keep a key typed into the key box (for this kernel only). Empty input is ignored.
 
+    A leading ``Bearer `` (or ``x-api-key:``) and surrounding quotes are dropped.
+
     Returns:
         The key, or ``None`` when ``value`` was empty.
+
+    Raises:
+        InvalidKey: ``value`` is not shaped like an Anthropic key; the kept key is unchanged.
     """
     global _entered
-    value = value.strip()
+    value = normalize_key(value)
     if not value:
         return None
     _remember(value)
+    _check_shape(value)
     with _lock:
         _entered = value
     return ApiKey(value, "widget")
@@ -161,7 +200,7 @@ def get_api_key(*, target: Literal["sandbox", "cluster"] = "sandbox") -> ApiKey:
     Raises:
         LabError: on a real cluster when no key was set or entered.
     """
-    env = os.environ.get("ANTHROPIC_API_KEY", "").strip()
+    env = normalize_key(os.environ.get("ANTHROPIC_API_KEY", ""))
     if env:
         _remember(env)
         return ApiKey(env, "env")

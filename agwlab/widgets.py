@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import llm
 from .checks import show
 from .manifests import DEFAULT_MODEL
-from .secrets import accept_key, mask, redact
+from .secrets import InvalidKey, accept_key, forget_entered_key, mask, redact
 
 if TYPE_CHECKING:
     import ipywidgets as w
@@ -67,7 +67,10 @@ def api_key_box(lab: Lab | None = None) -> w.Widget | None:
     """A Password box for the Anthropic key; ``ANTHROPIC_API_KEY`` takes precedence.
 
     The typed key is kept in this kernel only, the box is cleared straight away, and the
-    key is only ever shown masked.
+    key is only ever shown masked. Something that is not shaped like a key is refused with a
+    one-line reason (the key kept before stays); a pasted ``Bearer sk-ant-…`` is taken
+    without its ``Bearer``. The button forgets a typed key: the sandbox then goes back to its
+    own key (on a cluster, the key in the Secret stays in use).
 
     Returns:
         The widget, or ``None`` where widgets cannot render (a hint is printed instead).
@@ -88,20 +91,37 @@ def api_key_box(lab: Lab | None = None) -> w.Widget | None:
     if env:
         return status
     box = ipw.Password(placeholder="sk-ant-…", description="API key", continuous_update=False)
+    back = ipw.Button(description="Use the sandbox key" if target == "sandbox" else "Forget the typed key",
+                      icon="undo", disabled=True)
 
     def taken(change: dict[str, Any]) -> None:
         value = str(change.get("new") or "")
         if not value:
             return
-        key = accept_key(value)
         box.value = ""  # never leave the key in widget state
+        try:
+            key = accept_key(value)
+        except InvalidKey as exc:
+            status.value = html.escape(str(exc))
+            return
         if key is not None:
+            back.disabled = False
             status.value = html.escape(
-                f"Key kept for this session: {key.masked}. Re-run the Secret step to use it."
+                f"Key kept for this session: {key.masked}. Run the Secret step (step 4) to use it."
             )
 
+    def forget(_: Any) -> None:
+        forget_entered_key()
+        back.disabled = True
+        status.value = html.escape(
+            "Typed key forgotten: the sandbox key will be used. Run the Secret step (step 4) to use it."
+            if target == "sandbox" else
+            "Typed key forgotten. The key already in the Secret stays in use until you enter another."
+        )
+
     box.observe(taken, names="value")
-    return ipw.VBox([box, status])
+    back.on_click(forget)
+    return ipw.VBox([ipw.HBox([box, back]), status])
 
 
 def model_picker(default: str = DEFAULT_MODEL) -> w.Widget | None:

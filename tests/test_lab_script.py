@@ -1,4 +1,5 @@
-"""The README's first command: ``./lab start`` starts the sandbox and JupyterLab at the first notebook."""
+"""The README's first command: ``./lab start`` starts the sandbox and JupyterLab at the learner's copy
+of the first notebook; what JupyterLab saves there never touches the tracked notebooks."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_lab_start_serves_the_first_notebook(tmp_path: Path) -> None:
     home = tmp_path / "home"
+    tracked_before = (ROOT / "notebooks" / "00-setup.ipynb").read_bytes()
+    copy = ROOT / "my-lab" / "notebooks" / "00-setup.ipynb"
+    kept = copy.read_bytes() if copy.exists() else None  # a developer's own copy is put back afterwards
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "AGWLAB_HOME": str(home), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     proc = subprocess.Popen(
@@ -40,12 +44,28 @@ def test_lab_start_serves_the_first_notebook(tmp_path: Path) -> None:
             raise AssertionError("JupyterLab did not answer within 90 s")
         nb = httpx.get(f"{base}/api/contents/notebooks/00-setup.ipynb", params={"token": token}, timeout=10)
         assert nb.status_code == 200 and nb.json()["type"] == "notebook"
+        # JupyterLab's autosave, as after running a cell: outputs go into the learner's copy only
+        saved = nb.json()
+        cell = next(c for c in saved["content"]["cells"] if c["cell_type"] == "code")
+        cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "ran\n"}]
+        cell["execution_count"] = 1
+        put = httpx.put(f"{base}/api/contents/notebooks/00-setup.ipynb", params={"token": token}, timeout=10,
+                        json={"type": "notebook", "format": "json", "content": saved["content"]})
+        assert put.status_code == 200, put.text
+        assert '"ran\\n"' in (ROOT / "my-lab" / "notebooks" / "00-setup.ipynb").read_text()
+        assert tracked_before == (ROOT / "notebooks" / "00-setup.ipynb").read_bytes()
+        outside = httpx.get(f"{base}/api/contents/README.md", params={"token": token}, timeout=10)
+        assert outside.status_code == 404, "JupyterLab should show the learner's copy, not the repository"
         lab_page = httpx.get(f"{base}/lab/tree/notebooks/00-setup.ipynb", params={"token": token}, timeout=10)
         assert lab_page.status_code == 200
         assert status(home).running, "./lab start should leave the sandbox running"
         kernels = httpx.get(f"{base}/api/kernelspecs", params={"token": token}, timeout=10).json()
         assert "python3" in kernels["kernelspecs"]
     finally:
+        if kept is not None:
+            copy.write_bytes(kept)
+        else:
+            copy.unlink(missing_ok=True)
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)

@@ -31,6 +31,29 @@ def test_key_box_is_used_without_environment():
     assert (key.source, key.reveal()) == ("widget", "sk-ant-api03-typedintothebox-1111")
 
 
+@pytest.mark.parametrize("pasted", [f"Bearer {CANARY}", f"bearer  {CANARY}", f'"{CANARY}"',
+                                    f"x-api-key: {CANARY}", f"Authorization: Bearer {CANARY}"])
+def test_a_pasted_key_loses_its_wrapping(pasted):
+    assert secrets.accept_key(pasted).reveal() == CANARY
+    assert secrets.get_api_key(target="cluster").reveal() == CANARY
+
+
+@pytest.mark.parametrize("typed", ["hello-this-is-not-a-key", "sk-ant-api03 with spaces in it", "sk-ant-"])
+def test_what_is_not_a_key_is_refused_and_the_kept_key_stays(typed):
+    secrets.accept_key("sk-ant-api03-typedintothebox-2222")
+    with pytest.raises(secrets.InvalidKey, match="keys look like sk-ant-api03-…, one word") as caught:
+        secrets.accept_key(typed)
+    assert str(caught.value).endswith("Nothing was changed.") and len(str(caught.value)) < 100
+    assert isinstance(caught.value, LabError)
+    assert secrets.get_api_key(target="cluster").reveal() == "sk-ant-api03-typedintothebox-2222"
+
+
+def test_forgetting_the_typed_key_brings_the_sandbox_key_back():
+    secrets.accept_key("sk-ant-api03-typedintothebox-3333")
+    secrets.forget_entered_key()
+    assert secrets.get_api_key(target="sandbox").source == "sandbox"
+
+
 def test_sandbox_falls_back_to_the_labelled_sandbox_key():
     key = secrets.get_api_key(target="sandbox")
     assert key.source == "sandbox"

@@ -26,7 +26,7 @@ def test_outside_jupyter_each_widget_prints_a_fallback(capsys):
 
 def test_key_box_keeps_the_key_in_the_kernel_and_clears_itself(rendering):
     box = widgets.api_key_box()
-    password, status = box.children
+    (password, _), status = box.children[0].children, box.children[1]
     password.value = KEY
     assert password.value == ""
     assert KEY not in status.value and "sk-ant-…k3y9" in status.value
@@ -34,6 +34,30 @@ def test_key_box_keeps_the_key_in_the_kernel_and_clears_itself(rendering):
     assert (key.source, key.reveal()) == ("widget", KEY)
     state = password.get_state()
     assert KEY not in str(state)
+
+
+def test_key_box_refuses_what_is_not_a_key_and_keeps_the_previous_one(rendering):
+    box = widgets.api_key_box()
+    (password, back), status = box.children[0].children, box.children[1]
+    password.value = KEY
+    password.value = "hello-this-is-not-a-key"
+    assert password.value == ""
+    assert status.value == "Not an Anthropic API key (keys look like sk-ant-api03-…, one word). Nothing was changed."
+    assert secrets.get_api_key(target="cluster").reveal() == KEY
+    assert "hello-this-is-not-a-key" not in str(password.get_state())
+
+
+def test_key_box_takes_a_bearer_key_and_gives_the_sandbox_key_back(rendering):
+    box = widgets.api_key_box()
+    (password, back), status = box.children[0].children, box.children[1]
+    assert back.description == "Use the sandbox key" and back.disabled
+    password.value = f"Bearer {KEY}"
+    assert secrets.get_api_key(target="sandbox").reveal() == KEY
+    assert not back.disabled
+    back.click()
+    key = secrets.get_api_key(target="sandbox")
+    assert key.source == "sandbox" and key.reveal() == secrets.SANDBOX_API_KEY
+    assert "sandbox key will be used" in status.value and back.disabled
 
 
 def test_key_box_defers_to_the_environment(rendering, monkeypatch):
