@@ -89,9 +89,11 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 def _manifests(args: argparse.Namespace) -> int:
     from .manifests import stage_yaml
+    from .names import names_for
 
     try:
-        print(stage_yaml(args.stage, api_key=os.environ.get("ANTHROPIC_API_KEY")), end="")
+        names = names_for(context_namespace=args.namespace, environ={} if args.namespace else None)
+        print(stage_yaml(args.stage, api_key=os.environ.get("ANTHROPIC_API_KEY"), names=names), end="")
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -130,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     sb.set_defaults(func=_sandbox)
     mf = sub.add_parser("manifests", help="print, as YAML, what one stage of the lab applies")
     mf.add_argument("stage", choices=["llm", "tracing", "mcp"])
+    mf.add_argument(
+        "-n", "--namespace", help="the learner's namespace (default $AGWLAB_NAMESPACE, else the docs' layout)"
+    )
     mf.set_defaults(func=_manifests)
     nb = sub.add_parser("notebooks", help="the learner's working copy of the notebooks (outside git's view)")
     nb.add_argument("action", choices=["copy", "reset"], help="copy what is missing, or renew the whole copy")

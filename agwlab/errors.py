@@ -26,6 +26,8 @@ import json
 import re
 from typing import Any
 
+from .names import AGENTGATEWAY_CRDS_CHART, CONTROLLER_NAMESPACE, GATEWAY_API_VERSION, TESTED_VERSION
+
 __all__ = [
     "CheckFailed",
     "ClusterUnreachable",
@@ -129,12 +131,13 @@ class CheckFailed(LabError, AssertionError):
 # Helm commands that install what a missing kind needs, by API group.
 _INSTALL_HINTS = {
     "agentgateway.dev": (
-        "install agentgateway's CRDs (helm upgrade -i agentgateway-crds "
-        "oci://cr.agentgateway.dev/charts/agentgateway-crds -n agentgateway-system --create-namespace)"
+        f"install agentgateway's CRDs (helm upgrade -i agentgateway-crds {AGENTGATEWAY_CRDS_CHART} "
+        f"-n {CONTROLLER_NAMESPACE} --create-namespace --version {TESTED_VERSION})"
     ),
     "gateway.networking.k8s.io": (
         "install the Gateway API CRDs (kubectl apply --server-side -f "
-        "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml)"
+        f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_VERSION}/"
+        "standard-install.yaml)"
     ),
 }
 

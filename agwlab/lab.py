@@ -29,16 +29,14 @@ from .errors import (
     from_api_error,
 )
 
+from .names import LISTENER_PORT, Names, names_for
+
 if TYPE_CHECKING:
     from .secrets import ApiKey
 
 __all__ = [
     "Edition",
-    "GATEWAY_NAME",
-    "GATEWAY_NAMESPACE",
-    "LISTENER_PORT",
     "Lab",
-    "TESTED_VERSION",
     "Target",
     "connect",
 ]
@@ -46,13 +44,6 @@ __all__ = [
 Target = Literal["sandbox", "cluster"]
 Edition = Literal["oss", "enterprise"]
 
-GATEWAY_NAME = "agentgateway-route"
-GATEWAY_NAMESPACE = "agentgateway-system"
-MCP_NAMESPACE = "default"
-TELEMETRY_NAMESPACE = "telemetry"
-LISTENER_PORT = 8080
-# The agentgateway release whose behaviour the lab was written and checked against.
-TESTED_VERSION = "v1.4.1"
 
 
 @dataclass
@@ -65,10 +56,8 @@ class Lab:
         dynamic: a ``DynamicClient`` over the same connection (any kind, CRDs included).
         gateway_class: the GatewayClass the lab's Gateway uses.
         edition: ``"oss"`` (class ``agentgateway``) or ``"enterprise"``.
-        gateway_name: the Gateway's name; the proxy's Deployment and Service share it.
-        gateway_namespace: where the Gateway, routes, backends and Secret live.
-        mcp_namespace: where the MCP website fetcher runs.
-        telemetry_namespace: where the OpenTelemetry collector runs.
+        names: the names of every object of the lab (:class:`agwlab.names.Names`); the
+            Gateway, Secret, backends, routes and policy live in ``names.namespace``.
         kubeconfig: the kubeconfig file used (``None`` for the default one).
         context: the kubeconfig context (``None`` for its current context).
         sandbox: what the sandbox reported when it started (sandbox only).
@@ -79,14 +68,31 @@ class Lab:
     dynamic: DynamicClient
     gateway_class: str = "agentgateway"
     edition: Edition = "oss"
-    gateway_name: str = GATEWAY_NAME
-    gateway_namespace: str = GATEWAY_NAMESPACE
-    mcp_namespace: str = MCP_NAMESPACE
-    telemetry_namespace: str = TELEMETRY_NAMESPACE
+    names: Names = field(default_factory=Names)
     kubeconfig: Path | None = None
     context: str | None = None
     sandbox: Any = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def gateway_name(self) -> str:
+        """The Gateway's name (``names.gateway``); the proxy's Deployment and Service share it."""
+        return self.names.gateway
+
+    @property
+    def gateway_namespace(self) -> str:
+        """Where the Gateway, its proxy, the Secret, backends, routes and policy live."""
+        return self.names.namespace
+
+    @property
+    def mcp_namespace(self) -> str:
+        """Where the MCP website fetcher runs."""
+        return self.names.mcp_namespace
+
+    @property
+    def telemetry_namespace(self) -> str:
+        """Where the OpenTelemetry collector runs."""
+        return self.names.telemetry_namespace
 
     @property
     def server(self) -> str:
@@ -188,7 +194,7 @@ class Lab:
             f"target: {where}",
             f"API server: {self.server}",
             f"GatewayClass: {self.gateway_class} ({self.edition})",
-            f"Gateway: {self.gateway_namespace}/{self.gateway_name}",
+            f"Gateway: {self.names.gateway_ref}",
         ]
         return "\n".join(lines + self.notes)
 
@@ -220,6 +226,7 @@ def connect(
     edition: Edition | None = None,
     gateway_class: str | None = None,
     context: str | None = None,
+    namespace: str | None = None,
     home: Path | None = None,
     timeout: float = 30,
 ) -> Lab:
@@ -231,6 +238,9 @@ def connect(
         gateway_class: default ``$AGWLAB_GATEWAY_CLASS``, else ``agentgateway``
             (``enterprise-agentgateway`` for the enterprise edition).
         context: kubeconfig context for a cluster (default: the current context).
+        namespace: the learner's namespace (default ``$AGWLAB_NAMESPACE``, else the context's
+            namespace unless that is ``default``, else the layout of agentgateway's docs); see
+            :func:`agwlab.names.names_for`.
         home: the agwlab home for the sandbox (default ``$AGWLAB_HOME`` or ``~/.agwlab``).
         timeout: seconds to wait for the sandbox to start.
 
@@ -239,7 +249,7 @@ def connect(
 
     Raises:
         SandboxUnavailable: the sandbox could not be started.
-        LabError: an unknown target, or no usable kubeconfig.
+        LabError: an unknown target, no usable kubeconfig, or an invalid namespace name.
     """
     chosen = (target or os.environ.get("AGWLAB_TARGET", "") or "sandbox").strip().lower()
     if chosen not in ("sandbox", "cluster"):
@@ -279,6 +289,13 @@ def connect(
         raise LabError(
             f"could not load the kubeconfig ({exc}): check KUBECONFIG and kubectl config current-context"
         ) from None
+    try:
+        names = names_for(
+            context_namespace=namespace or _context_namespace(kubeconfig, context),
+            environ={} if namespace else None,
+        )
+    except ValueError as exc:
+        raise LabError(str(exc)) from None
     server = str(api_client.configuration.host)
     try:
         dynamic = DynamicClient(api_client, cache_file=str(_discovery_cache(base, server)))
@@ -293,4 +310,17 @@ def connect(
         kubeconfig=kubeconfig,
         context=context,
         sandbox=info,
+        names=names,
     )
+
+
+def _context_namespace(kubeconfig: Path | None, context: str | None) -> str | None:
+    """The namespace the kubeconfig context names, if any."""
+    try:
+        contexts, current = kube_config.list_kube_config_contexts(
+            config_file=str(kubeconfig) if kubeconfig else None
+        )
+    except Exception:  # the client already loaded it; an unreadable context list means no namespace
+        return None
+    chosen = next((c for c in contexts or [] if c.get("name") == context), None) if context else current
+    return ((chosen or {}).get("context") or {}).get("namespace")

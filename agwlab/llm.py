@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .errors import WaitTimeout
+from .names import DEFAULT_NAMES, Names
 from .secrets import redact
 
 if TYPE_CHECKING:
@@ -34,15 +35,15 @@ ROUTE_PATH = "/anthropic"
 
 _HINTS = {
     400: "the gateway could not process the request body (is it an OpenAI chat-completions body?)",
-    401: "Claude rejected the API key: check the Secret anthropic-secret holds a valid key "
+    401: "Claude rejected the API key: check the Secret {n.secret} holds a valid key "
     "under Authorization, "
     "re-apply it, then retry",
     403: "the key is not allowed to use this model or account",
-    404: "no route matched: is the HTTPRoute claude applied and Accepted, and has the proxy picked it up? "
+    404: "no route matched: is the HTTPRoute {n.llm_route} applied and Accepted, and has the proxy picked it up? "
     "Retry in a few seconds",
     429: "rate limited by Anthropic: wait and retry",
     500: "the backend is missing or invalid: "
-    "kubectl get agentgatewaybackend anthropic -n agentgateway-system "
+    "kubectl get agentgatewaybackend {n.llm_backend} -n {n.namespace} "
     "and read its Accepted condition",
     502: "the gateway could not understand the upstream's answer",
     503: "the gateway could not reach the upstream: check network egress to api.anthropic.com",
@@ -175,6 +176,7 @@ def send_chat(
     stream: bool = False,
     max_tokens: int | None = None,
     timeout: float = 120,
+    names: Names = DEFAULT_NAMES,
 ) -> ChatResult:
     """Send one OpenAI chat-completions request to ``url`` and describe what came back.
 
@@ -189,6 +191,7 @@ def send_chat(
         stream: ask for server-sent events.
         max_tokens: cap the answer (the gateway's default for Anthropic is 4096).
         timeout: seconds for the whole request.
+        names: the lab's names, for the hints (``lab.names``).
     """
     traceparent, trace_id, parent_span_id = new_traceparent()
     body: dict[str, Any] = {"messages": _messages(prompt, system)}
@@ -210,7 +213,7 @@ def send_chat(
                     text = response.read().decode("utf-8", "replace")
                     result.body = redact(text)
                     result.error = redact(_error_text(text)) or f"HTTP {response.status_code}"
-                    result.hint = _HINTS.get(response.status_code, "read the error above")
+                    result.hint = _HINTS.get(response.status_code, "read the error above").format(n=names)
                 elif stream:
                     _read_stream(response, result, start)
                 else:
@@ -298,6 +301,7 @@ def chat(
         stream=stream,
         max_tokens=max_tokens,
         timeout=timeout,
+        names=lab.names,
     )
 
 

@@ -27,6 +27,16 @@ from typing import Any, Literal
 
 import yaml
 
+from .names import (
+    COLLECTOR_IMAGE,
+    DEFAULT_NAMES,
+    FETCHER_IMAGE,
+    LAB_LABEL,
+    LISTENER_PORT,
+    OTLP_GRPC_PORT,
+    OTLP_HTTP_PORT,
+    Names,
+)
 from .secrets import ApiKey, redact
 
 __all__ = [
@@ -52,14 +62,6 @@ __all__ = [
 Stage = Literal["llm", "tracing", "mcp"]
 
 DEFAULT_MODEL = "claude-sonnet-4-5-20250929"
-GATEWAY = "agentgateway-route"
-GATEWAY_NS = "agentgateway-system"
-MCP_NS = "default"
-TELEMETRY_NS = "telemetry"
-COLLECTOR = "opentelemetry-collector-traces"
-FETCHER = "mcp-website-fetcher"
-# Every object the lab creates carries this label, so cleanup can prove nothing is left.
-LAB_LABEL = {"app.kubernetes.io/part-of": "agwlab"}
 _KEY_PLACEHOLDER = "$ANTHROPIC_API_KEY"
 
 
@@ -156,18 +158,23 @@ def _meta(name: str, namespace: str | None, **labels: str) -> dict[str, Any]:
     return meta
 
 
-def gateway(*, gateway_class: str = "agentgateway") -> Manifest:
-    """The Gateway ``agentgateway-route``: one HTTP listener on 8080 that takes routes from any namespace."""
+def gateway(names: Names = DEFAULT_NAMES, *, gateway_class: str = "agentgateway") -> Manifest:
+    """The Gateway (``agentgateway-route``): one HTTP listener on 8080 that takes routes from any namespace.
+
+    Args:
+        names: the lab's names (``lab.names``).
+        gateway_class: the Gateway's class.
+    """
     obj = {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "Gateway",
-        "metadata": _meta(GATEWAY, GATEWAY_NS, app="agentgateway"),
+        "metadata": _meta(names.gateway, names.namespace, app="agentgateway"),
         "spec": {
             "gatewayClassName": gateway_class,
             "listeners": [
                 {
                     "protocol": "HTTP",
-                    "port": 8080,
+                    "port": LISTENER_PORT,
                     "name": "http",
                     "allowedRoutes": {"namespaces": {"from": "All"}},
                 }
@@ -179,19 +186,24 @@ def gateway(*, gateway_class: str = "agentgateway") -> Manifest:
         note = (
             "gatewayClassName is agentgateway, the class open-source agentgateway creates; the tutorial's "
             "enterprise-agentgateway exists only with Solo's enterprise chart and a licence. Its proxy "
-            "Deployment and Service are named after the Gateway (agentgateway-route) in agentgateway-system, "
+            f"Deployment and Service are named after the Gateway ({names.gateway}) in {names.namespace}, "
             "not agentgateway in gloo-system."
         )
     return Manifest(obj, note)
 
 
-def anthropic_secret(api_key: ApiKey | str | None) -> Manifest:
-    """The Secret ``anthropic-secret`` holding the key under ``Authorization`` (the default key name)."""
+def anthropic_secret(api_key: ApiKey | str | None, names: Names = DEFAULT_NAMES) -> Manifest:
+    """The Secret (``anthropic-secret``) holding the key under ``Authorization`` (the default key name).
+
+    Args:
+        api_key: the key; ``None`` writes the placeholder ``$ANTHROPIC_API_KEY``.
+        names: the lab's names (``lab.names``).
+    """
     value = api_key.reveal() if isinstance(api_key, ApiKey) else (api_key or _KEY_PLACEHOLDER)
     obj = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": _meta("anthropic-secret", GATEWAY_NS, app="agentgateway-route"),
+        "metadata": _meta(names.secret, names.namespace, app=names.gateway),
         "type": "Opaque",
         "stringData": {"Authorization": value},
     }
@@ -206,20 +218,21 @@ def anthropic_secret(api_key: ApiKey | str | None) -> Manifest:
     )
 
 
-def anthropic_backend(*, model: str | None = DEFAULT_MODEL) -> Manifest:
-    """The AgentgatewayBackend ``anthropic``: Claude via the Anthropic provider, key from the Secret.
+def anthropic_backend(names: Names = DEFAULT_NAMES, *, model: str | None = DEFAULT_MODEL) -> Manifest:
+    """The AgentgatewayBackend (``anthropic``): Claude via the Anthropic provider, key from the Secret.
 
     Args:
+        names: the lab's names (``lab.names``).
         model: pin this model for every request (``None`` lets the client choose).
     """
     anthropic: dict[str, Any] = {"model": model} if model else {}
     obj = {
         "apiVersion": "agentgateway.dev/v1alpha1",
         "kind": "AgentgatewayBackend",
-        "metadata": _meta("anthropic", GATEWAY_NS, app="agentgateway-route"),
+        "metadata": _meta(names.llm_backend, names.namespace, app=names.gateway),
         "spec": {
             "ai": {"provider": {"anthropic": anthropic}},
-            "policies": {"auth": {"secretRef": {"name": "anthropic-secret"}}},
+            "policies": {"auth": {"secretRef": {"name": names.secret}}},
         },
     }
     return Manifest(
@@ -229,19 +242,23 @@ def anthropic_backend(*, model: str | None = DEFAULT_MODEL) -> Manifest:
     )
 
 
-def claude_route() -> Manifest:
-    """The HTTPRoute ``claude``: ``/anthropic`` to the ``anthropic`` backend, without a path rewrite."""
+def claude_route(names: Names = DEFAULT_NAMES) -> Manifest:
+    """The HTTPRoute (``claude``): ``/anthropic`` to the Anthropic backend, without a path rewrite.
+
+    Args:
+        names: the lab's names (``lab.names``).
+    """
     obj = {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": _meta("claude", GATEWAY_NS, app="agentgateway-route"),
+        "metadata": _meta(names.llm_route, names.namespace, app=names.gateway),
         "spec": {
-            "parentRefs": [{"name": GATEWAY, "namespace": GATEWAY_NS}],
+            "parentRefs": [{"name": names.gateway, "namespace": names.namespace}],
             "rules": [
                 {
                     "matches": [{"path": {"type": "PathPrefix", "value": "/anthropic"}}],
                     "backendRefs": [
-                        {"name": "anthropic", "group": "agentgateway.dev", "kind": "AgentgatewayBackend"}
+                        {"name": names.llm_backend, "group": "agentgateway.dev", "kind": "AgentgatewayBackend"}
                     ],
                 }
             ],
@@ -260,9 +277,9 @@ receivers:
   otlp:
     protocols:
       grpc:
-        endpoint: 0.0.0.0:4317
+        endpoint: 0.0.0.0:{grpc}
       http:
-        endpoint: 0.0.0.0:4318
+        endpoint: 0.0.0.0:{http}
 processors:
   batch: {}
 exporters:
@@ -277,24 +294,30 @@ service:
 """
 
 
-def collector() -> ManifestList:
-    """An OpenTelemetry collector in ``telemetry`` printing every span (debug exporter, detailed).
+def collector(names: Names = DEFAULT_NAMES) -> ManifestList:
+    """An OpenTelemetry collector (in ``telemetry``) printing every span (debug exporter, detailed).
 
     The same objects the ``opentelemetry-collector`` Helm chart would create for a release
     named ``opentelemetry-collector-traces`` in mode ``deployment``, reduced to traces.
+
+    Args:
+        names: the lab's names (``lab.names``).
     """
-    labels = {"app.kubernetes.io/name": "opentelemetry-collector", "app.kubernetes.io/instance": COLLECTOR}
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(TELEMETRY_NS, None)}
+    name, ns = names.collector, names.telemetry_namespace
+    labels = {"app.kubernetes.io/name": "opentelemetry-collector", "app.kubernetes.io/instance": name}
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(ns, None)}
     config = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _meta(COLLECTOR, TELEMETRY_NS, **labels),
-        "data": {"relay": _COLLECTOR_CONFIG},
+        "metadata": _meta(name, ns, **labels),
+        "data": {"relay": _COLLECTOR_CONFIG.replace("{grpc}", str(OTLP_GRPC_PORT)).replace(
+            "{http}", str(OTLP_HTTP_PORT)
+        )},
     }
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta(COLLECTOR, TELEMETRY_NS, **labels),
+        "metadata": _meta(name, ns, **labels),
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": labels},
@@ -304,11 +327,11 @@ def collector() -> ManifestList:
                     "containers": [
                         {
                             "name": "opentelemetry-collector",
-                            "image": "otel/opentelemetry-collector-contrib:0.127.0",
+                            "image": COLLECTOR_IMAGE,
                             "command": ["/otelcol-contrib", "--config=/conf/relay.yaml"],
                             "ports": [
-                                {"name": "otlp", "containerPort": 4317, "protocol": "TCP"},
-                                {"name": "otlp-http", "containerPort": 4318, "protocol": "TCP"},
+                                {"name": "otlp", "containerPort": OTLP_GRPC_PORT, "protocol": "TCP"},
+                                {"name": "otlp-http", "containerPort": OTLP_HTTP_PORT, "protocol": "TCP"},
                             ],
                             "volumeMounts": [{"name": "config", "mountPath": "/conf"}],
                         }
@@ -317,7 +340,7 @@ def collector() -> ManifestList:
                         {
                             "name": "config",
                             "configMap": {
-                                "name": COLLECTOR,
+                                "name": name,
                                 "items": [{"key": "relay", "path": "relay.yaml"}],
                             },
                         }
@@ -329,18 +352,19 @@ def collector() -> ManifestList:
     service = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(COLLECTOR, TELEMETRY_NS, **labels),
+        "metadata": _meta(name, ns, **labels),
         "spec": {
             "selector": labels,
             "ports": [
-                {"name": "otlp", "port": 4317, "targetPort": 4317, "protocol": "TCP", "appProtocol": "grpc"},
-                {"name": "otlp-http", "port": 4318, "targetPort": 4318, "protocol": "TCP"},
+                {"name": "otlp", "port": OTLP_GRPC_PORT, "targetPort": OTLP_GRPC_PORT, "protocol": "TCP",
+                 "appProtocol": "grpc"},
+                {"name": "otlp-http", "port": OTLP_HTTP_PORT, "targetPort": OTLP_HTTP_PORT, "protocol": "TCP"},
             ],
         },
     }
     note = (
         "The tutorial assumes a collector is already running. This is the one agentgateway's docs install "
-        "with Helm (release opentelemetry-collector-traces in telemetry), written out: an OTLP receiver and "
+        f"with Helm (release {name} in {ns}), written out: an OTLP receiver and "
         "the debug exporter, which prints every span to the collector's log."
     )
     return ManifestList(
@@ -348,17 +372,25 @@ def collector() -> ManifestList:
     )
 
 
-def tracing_policy() -> Manifest:
-    """The AgentgatewayPolicy ``tracing``: export spans of every request on the Gateway to the collector."""
+def tracing_policy(names: Names = DEFAULT_NAMES) -> Manifest:
+    """The AgentgatewayPolicy (``tracing``): export spans of every request on the Gateway to the collector.
+
+    Args:
+        names: the lab's names (``lab.names``).
+    """
     obj = {
         "apiVersion": "agentgateway.dev/v1alpha1",
         "kind": "AgentgatewayPolicy",
-        "metadata": _meta("tracing", GATEWAY_NS),
+        "metadata": _meta(names.tracing_policy, names.namespace),
         "spec": {
-            "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY}],
+            "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": names.gateway}],
             "frontend": {
                 "tracing": {
-                    "backendRef": {"name": COLLECTOR, "namespace": TELEMETRY_NS, "port": 4317},
+                    "backendRef": {
+                        "name": names.collector,
+                        "namespace": names.telemetry_namespace,
+                        "port": OTLP_GRPC_PORT,
+                    },
                     "protocol": "GRPC",
                     "randomSampling": "true",
                 }
@@ -368,18 +400,22 @@ def tracing_policy() -> Manifest:
     return Manifest(
         obj,
         "New: the tutorial says traces are on, but nothing traces by default today. This policy on the "
-        "Gateway exports spans over OTLP/gRPC to opentelemetry-collector-traces.telemetry:4317 and samples "
+        f"Gateway exports spans over OTLP/gRPC to {names.collector_host}:{OTLP_GRPC_PORT} and samples "
         "every request (requests that carry a traceparent are sampled anyway).",
     )
 
 
-def mcp_fetcher() -> ManifestList:
-    """The MCP website fetcher: the tutorial's Deployment and Service in ``default`` (SSE on port 8000)."""
-    labels = {"app": FETCHER}
+def mcp_fetcher(names: Names = DEFAULT_NAMES) -> ManifestList:
+    """The MCP website fetcher: the tutorial's Deployment and Service (in ``default``; SSE on port 8000).
+
+    Args:
+        names: the lab's names (``lab.names``).
+    """
+    labels = {"app": names.fetcher}
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta(FETCHER, MCP_NS),
+        "metadata": _meta(names.fetcher, names.mcp_namespace),
         "spec": {
             "selector": {"matchLabels": labels},
             "template": {
@@ -387,8 +423,8 @@ def mcp_fetcher() -> ManifestList:
                 "spec": {
                     "containers": [
                         {
-                            "name": FETCHER,
-                            "image": "ghcr.io/peterj/mcp-website-fetcher:main",
+                            "name": names.fetcher,
+                            "image": FETCHER_IMAGE,
                             "imagePullPolicy": "Always",
                         }
                     ]
@@ -399,7 +435,7 @@ def mcp_fetcher() -> ManifestList:
     service = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(FETCHER, MCP_NS),
+        "metadata": _meta(names.fetcher, names.mcp_namespace),
         "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8000, "protocol": "TCP"}]},
     }
     return ManifestList(
@@ -415,19 +451,23 @@ def mcp_fetcher() -> ManifestList:
     )
 
 
-def mcp_backend() -> Manifest:
-    """The AgentgatewayBackend ``mcp-backend``: one static SSE target, the fetcher's Service."""
+def mcp_backend(names: Names = DEFAULT_NAMES) -> Manifest:
+    """The AgentgatewayBackend (``mcp-backend``): one static SSE target, the fetcher's Service.
+
+    Args:
+        names: the lab's names (``lab.names``).
+    """
     obj = {
         "apiVersion": "agentgateway.dev/v1alpha1",
         "kind": "AgentgatewayBackend",
-        "metadata": _meta("mcp-backend", GATEWAY_NS),
+        "metadata": _meta(names.mcp_backend, names.namespace),
         "spec": {
             "mcp": {
                 "targets": [
                     {
-                        "name": "mcp-target",
+                        "name": names.mcp_target,
                         "static": {
-                            "host": f"{FETCHER}.{MCP_NS}.svc.cluster.local",
+                            "host": names.fetcher_host,
                             "port": 80,
                             "protocol": "SSE",
                         },
@@ -441,19 +481,23 @@ def mcp_backend() -> Manifest:
         "No spec.type: MCP (that field belonged to kgateway's old Backend; kubectl rejects it as unknown). "
         "protocol: SSE matters: left out, it means Streamable HTTP on /mcp, "
         "which this server does not speak. "
-        "host is used because the Service is in another namespace (static.backendRef only names Services in "
-        "the backend's own namespace).",
+        "host names the Service by its cluster DNS name, which works from any namespace "
+        "(static.backendRef only names Services in the backend's own namespace).",
     )
 
 
-def mcp_route() -> Manifest:
-    """The HTTPRoute ``mcp-route``: ``/mcp`` on the lab's Gateway to ``mcp-backend``."""
+def mcp_route(names: Names = DEFAULT_NAMES) -> Manifest:
+    """The HTTPRoute (``mcp-route``): ``/mcp`` on the lab's Gateway to the MCP backend.
+
+    Args:
+        names: the lab's names (``lab.names``).
+    """
     obj = {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": _meta("mcp-route", GATEWAY_NS),
+        "metadata": _meta(names.mcp_route, names.namespace),
         "spec": {
-            "parentRefs": [{"name": GATEWAY, "namespace": GATEWAY_NS}],
+            "parentRefs": [{"name": names.gateway, "namespace": names.namespace}],
             "rules": [
                 {
                     "matches": [
@@ -461,7 +505,7 @@ def mcp_route() -> Manifest:
                         {"path": {"type": "Exact", "value": "/sse"}},
                     ],
                     "backendRefs": [
-                        {"name": "mcp-backend", "group": "agentgateway.dev", "kind": "AgentgatewayBackend"}
+                        {"name": names.mcp_backend, "group": "agentgateway.dev", "kind": "AgentgatewayBackend"}
                     ],
                 }
             ],
@@ -469,7 +513,7 @@ def mcp_route() -> Manifest:
     }
     return Manifest(
         obj,
-        "parentRefs names agentgateway-route with its namespace (the tutorial's agentgateway does not exist, "
+        f"parentRefs names {names.gateway} with its namespace (the tutorial's agentgateway does not exist, "
         "so the route never attached and every request got 404 route not found). PathPrefix /mcp keeps MCP "
         "apart from /anthropic; clients speak Streamable HTTP there. The exact /sse match serves only the "
         "legacy SSE transport the tutorial tried.",
@@ -482,11 +526,13 @@ def stage(
     api_key: ApiKey | str | None = None,
     gateway_class: str = "agentgateway",
     model: str | None = DEFAULT_MODEL,
+    names: Names = DEFAULT_NAMES,
 ) -> ManifestList:
     """Every object of one stage, in the order to apply them.
 
     Args:
         name: ``"llm"``, ``"tracing"`` or ``"mcp"``.
+        names: the lab's names (``lab.names``).
         api_key: the key for the Secret (``"llm"`` only); ``None`` leaves ``$ANTHROPIC_API_KEY`` in it.
         gateway_class: the Gateway's class.
         model: the model the Anthropic backend pins (``None``: the client's choice).
@@ -497,16 +543,16 @@ def stage(
     if name == "llm":
         return ManifestList(
             [
-                gateway(gateway_class=gateway_class),
-                anthropic_secret(api_key),
-                anthropic_backend(model=model),
-                claude_route(),
+                gateway(names, gateway_class=gateway_class),
+                anthropic_secret(api_key, names),
+                anthropic_backend(names, model=model),
+                claude_route(names),
             ]
         )
     if name == "tracing":
-        return ManifestList([tracing_policy()])
+        return ManifestList([tracing_policy(names)])
     if name == "mcp":
-        return ManifestList([*mcp_fetcher(), mcp_backend(), mcp_route()])
+        return ManifestList([*mcp_fetcher(names), mcp_backend(names), mcp_route(names)])
     raise ValueError(f"unknown stage {name!r}: use llm, tracing or mcp")
 
 
@@ -518,7 +564,12 @@ _STAGE_TITLES = {
 
 
 def stage_yaml(
-    name: Stage, *, api_key: str | None, gateway_class: str | None = None, model: str | None = DEFAULT_MODEL
+    name: Stage,
+    *,
+    api_key: str | None,
+    gateway_class: str | None = None,
+    model: str | None = DEFAULT_MODEL,
+    names: Names = DEFAULT_NAMES,
 ) -> str:
     """One stage as a multi-document YAML stream for ``kubectl apply -f -``.
 
@@ -532,34 +583,37 @@ def stage_yaml(
     key = api_key or os.environ.get("ANTHROPIC_API_KEY") or None
     cls = gateway_class or os.environ.get("AGWLAB_GATEWAY_CLASS") or "agentgateway"
     docs = []
-    for m in stage(name, api_key=key, gateway_class=cls, model=model):
+    for m in stage(name, api_key=key, gateway_class=cls, model=model, names=names):
         comment = "".join(f"# {line}\n" for line in _wrap(m.note)) if m.note else ""
         docs.append(comment + to_yaml(m.obj))
     header = f"# {_STAGE_TITLES[name]}\n"
     if name == "tracing":
-        header += "".join(f"# {line}\n" for line in _COLLECTOR_HINT)
+        header += "".join(f"# {line}\n" for line in _collector_hint(names))
     return header + "---\n".join(docs)
 
 
-_COLLECTOR_HINT = (
-    "It needs the collector opentelemetry-collector-traces in namespace telemetry, e.g.:",
-    "  helm upgrade -i opentelemetry-collector-traces opentelemetry-collector \\",
-    "    --repo https://open-telemetry.github.io/opentelemetry-helm-charts -n telemetry --create-namespace \\",
-    "    --set mode=deployment --set image.repository=otel/opentelemetry-collector-contrib \\",
-    "    --set command.name=otelcol-contrib",
-    "with an otlp receiver and the debug exporter (verbosity: detailed) in its traces pipeline.",
-)
+def _collector_hint(names: Names) -> tuple[str, ...]:
+    return (
+        f"It needs the collector {names.collector} in namespace {names.telemetry_namespace}, e.g.:",
+        f"  helm upgrade -i {names.collector} opentelemetry-collector \\",
+        "    --repo https://open-telemetry.github.io/opentelemetry-helm-charts "
+        f"-n {names.telemetry_namespace} --create-namespace \\",
+        "    --set mode=deployment --set image.repository=otel/opentelemetry-collector-contrib \\",
+        "    --set command.name=otelcol-contrib",
+        "with an otlp receiver and the debug exporter (verbosity: detailed) in its traces pipeline.",
+    )
 
 
 def _wrap(text: str, width: int = 98) -> list[str]:
     return textwrap.wrap(text, width=width)
 
 
-def lab_objects() -> list[tuple[str, str, str | None]]:
+def lab_objects(names: Names = DEFAULT_NAMES) -> list[tuple[str, str, str | None]]:
     """``(kind, name, namespace)`` of everything the lab may create, in creation order.
 
     The collector is among them (the lab installs one where none is); cleanup deletes in
     reverse, and only objects that carry :data:`LAB_LABEL`.
     """
-    ordered = [*stage("llm"), *collector(), *stage("tracing"), *stage("mcp")]
+    ordered = [*stage("llm", names=names), *collector(names), *stage("tracing", names=names),
+               *stage("mcp", names=names)]
     return [(m.kind, m.name, m.namespace) for m in ordered]

@@ -141,7 +141,8 @@ def _connect_error(url: str, exc: httpx.HTTPError) -> MCPError:
         what = f"cannot connect to {where} (connection refused)"
     return MCPError(
         f"{what}. The gateway's listener should be there: check that the Gateway is programmed and has this "
-        f"address (kubectl get gateway -A) and that its proxy runs (kubectl get pods -n agentgateway-system)."
+        "address (kubectl get gateway -A) and that its proxy runs "
+        "(kubectl get pods -A -l gateway.networking.k8s.io/gateway-name)."
     )
 
 

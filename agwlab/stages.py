@@ -17,37 +17,48 @@ import json
 from typing import Any
 
 from .errors import LabError, from_api_error
-from .lab import TESTED_VERSION, Lab
+from .lab import Lab
+from .names import (
+    AGENTGATEWAY_CHART,
+    AGENTGATEWAY_CRDS_CHART,
+    CONTROLLER_NAMESPACE,
+    GATEWAY_API_VERSION,
+    LAB_LABEL,
+    MCP_PROTOCOL_VERSION,
+    TESTED_VERSION,
+    Names,
+)
 
 __all__ = ["STAGES", "cleanup", "data_plane_probe", "leftovers", "preflight", "prepare"]
 
 
 STAGES = ("llm", "tracing", "mcp")
 
-# What must be true before a stage counts as done: (kind, name, namespace attribute, condition).
-_READY = {
-    "llm": [
-        ("Gateway", "agentgateway-route", "gateway_namespace", "Programmed"),
-        ("AgentgatewayBackend", "anthropic", "gateway_namespace", "Accepted"),
-        ("HTTPRoute", "claude", "gateway_namespace", "Accepted"),
-    ],
-    "tracing": [
-        ("Deployment", "opentelemetry-collector-traces", "telemetry_namespace", "Available"),
-        ("AgentgatewayPolicy", "tracing", "gateway_namespace", "Accepted"),
-    ],
-    "mcp": [
-        ("Deployment", "mcp-website-fetcher", "mcp_namespace", "Available"),
-        ("AgentgatewayBackend", "mcp-backend", "gateway_namespace", "Accepted"),
-        ("HTTPRoute", "mcp-route", "gateway_namespace", "Accepted"),
-    ],
-}
+def _ready(stage: str, n: Names) -> list[tuple[str, str, str, str]]:
+    """What must be true before a stage counts as done: (kind, name, namespace, condition)."""
+    return {
+        "llm": [
+            ("Gateway", n.gateway, n.namespace, "Programmed"),
+            ("AgentgatewayBackend", n.llm_backend, n.namespace, "Accepted"),
+            ("HTTPRoute", n.llm_route, n.namespace, "Accepted"),
+        ],
+        "tracing": [
+            ("Deployment", n.collector, n.telemetry_namespace, "Available"),
+            ("AgentgatewayPolicy", n.tracing_policy, n.namespace, "Accepted"),
+        ],
+        "mcp": [
+            ("Deployment", n.fetcher, n.mcp_namespace, "Available"),
+            ("AgentgatewayBackend", n.mcp_backend, n.namespace, "Accepted"),
+            ("HTTPRoute", n.mcp_route, n.namespace, "Accepted"),
+        ],
+    }[stage]
 
 MCP_INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
     "method": "initialize",
     "params": {
-        "protocolVersion": "2025-06-18",
+        "protocolVersion": MCP_PROTOCOL_VERSION,
         "capabilities": {},
         "clientInfo": {"name": "agwlab-probe", "version": "1"},
     },
@@ -80,9 +91,7 @@ def _collector_installed(lab: Lab) -> bool:
     """Whether a collector Deployment exists, installed by the lab or by anyone else (e.g. Helm)."""
     from . import kube
 
-    found = kube.get(
-        lab, "Deployment", "opentelemetry-collector-traces", lab.telemetry_namespace, missing_ok=True
-    )
+    found = kube.get(lab, "Deployment", lab.names.collector, lab.telemetry_namespace, missing_ok=True)
     return found is not None
 
 
@@ -107,15 +116,14 @@ def prepare(lab: Lab, *stages: str, timeout: float = 60) -> None:
             stage,  # type: ignore[arg-type]
             api_key=lab.api_key() if stage == "llm" else None,
             gateway_class=lab.gateway_class,
+            names=lab.names,
         )
         if stage == "tracing" and not _collector_installed(lab):
-            objs = manifests.ManifestList([*manifests.collector(), *objs])
+            objs = manifests.ManifestList([*manifests.collector(lab.names), *objs])
         applied = kube.apply(lab, objs, quiet=True)
         changed = [str(a) for a in applied if a.action != "unchanged"]
-        for kind, name, ns_attr, condition in _READY[stage]:
-            kube.wait_for(
-                lab, kind, name, getattr(lab, ns_attr), condition=condition, timeout=timeout, quiet=True
-            )
+        for kind, name, namespace, condition in _ready(stage, lab.names):
+            kube.wait_for(lab, kind, name, namespace, condition=condition, timeout=timeout, quiet=True)
         summary = f"{len(applied)} objects, {len(changed)} changed" + (
             f" ({'; '.join(changed)})" if changed else ""
         )
@@ -228,7 +236,7 @@ def preflight(lab: Lab) -> list[Any]:
                         "gateways.gateway.networking.k8s.io"),
             what="the Gateway API CRDs are installed",
             hint="kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/"
-            "releases/download/v1.6.1/standard-install.yaml",
+            f"releases/download/{GATEWAY_API_VERSION}/standard-install.yaml",
         )
     )
     results.append(
@@ -239,8 +247,8 @@ def preflight(lab: Lab) -> list[Any]:
                         ("AgentgatewayBackend", "AgentgatewayPolicy", "AgentgatewayParameters"),
                         "agentgatewaybackends.agentgateway.dev"),
             what="agentgateway's CRDs are installed",
-            hint="helm upgrade -i agentgateway-crds oci://cr.agentgateway.dev/charts/agentgateway-crds "
-            "-n agentgateway-system --create-namespace --version v1.4.1",
+            hint=f"helm upgrade -i agentgateway-crds {AGENTGATEWAY_CRDS_CHART} "
+            f"-n {CONTROLLER_NAMESPACE} --create-namespace --version {TESTED_VERSION}",
         )
     )
 
@@ -249,7 +257,7 @@ def preflight(lab: Lab) -> list[Any]:
             ("enterprise-agentgateway", "agentgateway") if lab.edition == "enterprise" else ("agentgateway",)
         )
         for name in names:
-            deploy = kube.get(lab, "Deployment", name, lab.gateway_namespace, missing_ok=True)
+            deploy = kube.get(lab, "Deployment", name, CONTROLLER_NAMESPACE, missing_ok=True)
             if deploy is None:
                 continue
             labels = deploy["metadata"].get("labels") or {}
@@ -262,7 +270,7 @@ def preflight(lab: Lab) -> list[Any]:
                 else f" (the lab was tested with {TESTED_VERSION})"
             )
             return available, f"deploy/{name}: version {version}{note}, Available={available}"
-        return False, f"no controller Deployment {' or '.join(names)} in {lab.gateway_namespace}"
+        return False, f"no controller Deployment {' or '.join(names)} in {CONTROLLER_NAMESPACE}"
 
     results.append(
         check(
@@ -270,8 +278,8 @@ def preflight(lab: Lab) -> list[Any]:
             "controller",
             controller,
             what="agentgateway's controller runs",
-            hint="helm upgrade -i agentgateway oci://cr.agentgateway.dev/charts/agentgateway "
-            f"-n agentgateway-system --version {TESTED_VERSION} --wait",
+            hint=f"helm upgrade -i agentgateway {AGENTGATEWAY_CHART} "
+            f"-n {CONTROLLER_NAMESPACE} --version {TESTED_VERSION} --wait",
             timeout=10,
         )
     )
@@ -293,22 +301,20 @@ def preflight(lab: Lab) -> list[Any]:
             "gatewayclass",
             gateway_class,
             what=f"GatewayClass {lab.gateway_class} is Accepted",
-            hint="install agentgateway (helm upgrade -i agentgateway oci://cr.agentgateway.dev/charts/"
-            "agentgateway -n agentgateway-system), or set AGWLAB_GATEWAY_CLASS to the class you have",
+            hint=f"install agentgateway (helm upgrade -i agentgateway {AGENTGATEWAY_CHART} "
+            f"-n {CONTROLLER_NAMESPACE}), or set AGWLAB_GATEWAY_CLASS to the class you have",
             timeout=10,
         )
     )
 
     def collector() -> tuple[bool, str]:
-        deploy = kube.get(
-            lab, "Deployment", "opentelemetry-collector-traces", lab.telemetry_namespace, missing_ok=True
-        )
+        deploy = kube.get(lab, "Deployment", lab.names.collector, lab.telemetry_namespace, missing_ok=True)
         if deploy is None:
             return True, "not installed yet: 02-traces installs one"
         available = kube.conditions(deploy).get("Available", {}).get("status")
         return (
             available == "True",
-            f"deploy/opentelemetry-collector-traces in {lab.telemetry_namespace}: Available={available}",
+            f"deploy/{lab.names.collector} in {lab.telemetry_namespace}: Available={available}",
         )
 
     results.append(
@@ -317,8 +323,8 @@ def preflight(lab: Lab) -> list[Any]:
             "collector",
             collector,
             what="the OpenTelemetry collector is absent or running",
-            hint="kubectl get pods -n telemetry; "
-            "kubectl logs deploy/opentelemetry-collector-traces -n telemetry",
+            hint=f"kubectl get pods -n {lab.telemetry_namespace}; "
+            f"kubectl logs deploy/{lab.names.collector} -n {lab.telemetry_namespace}",
             timeout=10,
         )
     )
@@ -373,14 +379,14 @@ def cleanup(lab: Lab, *, timeout: float = 60) -> list[str]:
     from . import kube, manifests
 
     done = []
-    for kind, name, namespace in reversed(manifests.lab_objects()):
+    for kind, name, namespace in reversed(manifests.lab_objects(lab.names)):
         obj = kube.get(lab, kind, name, namespace, missing_ok=True)
         label = f"{kind.lower()}/{name}"
         if obj is None:
             done.append(f"{label}: not there")
             continue
         labels = (obj.get("metadata") or {}).get("labels") or {}
-        if not all(labels.get(k) == v for k, v in manifests.LAB_LABEL.items()):
+        if not all(labels.get(k) == v for k, v in LAB_LABEL.items()):
             done.append(f"{label}: not created by the lab, left alone")
             continue
         kube.delete(lab, kind, name, namespace, quiet=True)
@@ -403,7 +409,7 @@ def leftovers(lab: Lab) -> list[str]:
 
     found = []
     for kind in _LAB_KINDS:
-        for obj in kube.list_objects(lab, kind, labels=manifests.LAB_LABEL):
+        for obj in kube.list_objects(lab, kind, labels=dict(LAB_LABEL)):
             meta = obj["metadata"]
             if meta.get("deletionTimestamp"):
                 continue

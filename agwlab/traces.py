@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import kube
 from .errors import LabError, NotFound, WaitTimeout
+from .names import OTLP_GRPC_PORT
 from .secrets import redact
 
 if TYPE_CHECKING:
@@ -40,8 +41,6 @@ __all__ = [
     "spans_frame",
     "waterfall",
 ]
-
-COLLECTOR = "opentelemetry-collector-traces"
 
 # The attributes worth a column of their own when showing spans.
 KEY_ATTRIBUTES = (
@@ -275,16 +274,16 @@ def spans_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def collector_log(lab: Lab) -> str:
-    """The collector's log (``deploy/opentelemetry-collector-traces`` in the telemetry namespace).
+    """The collector's log (``deploy/opentelemetry-collector-traces`` in ``telemetry``: ``lab.names``).
 
     Raises:
         NotFound: the collector is not deployed (apply the tracing stage).
     """
     try:
-        return kube.logs(lab, f"deploy/{COLLECTOR}", lab.telemetry_namespace)
+        return kube.logs(lab, f"deploy/{lab.names.collector}", lab.telemetry_namespace)
     except NotFound:
         raise NotFound(
-            f"no deploy/{COLLECTOR} in namespace {lab.telemetry_namespace}: apply the tracing stage "
+            f"no deploy/{lab.names.collector} in namespace {lab.telemetry_namespace}: apply the tracing stage "
             "(02-traces) first"
         ) from None
 
@@ -315,7 +314,7 @@ def collector_spans(
         interval,
         f"trace {trace_id} in the collector's log",
         "is the tracing AgentgatewayPolicy applied and Accepted, and does its backendRef name "
-        f"{COLLECTOR}.{lab.telemetry_namespace}:4317?",
+        f"{lab.names.collector_host}:{OTLP_GRPC_PORT}?",
     )
     frame = spans_frame(spans)
     frame.attrs["trace_id"] = trace_id

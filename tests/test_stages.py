@@ -56,3 +56,21 @@ def test_cleanup_removes_only_what_the_lab_made(lab):
     with pytest.raises(GatewayAddressUnavailable, match="01-claude-llm-connection"):
         lab.gateway_address()
     assert all(line.endswith("not there") or "left alone" in line for line in cleanup(lab))
+
+
+def test_a_learner_in_their_own_namespace_gets_the_whole_lab_there(sandbox, monkeypatch):
+    monkeypatch.setenv("AGWLAB_NAMESPACE", "agwlab-dana")
+    dana = connect()
+    assert dana.names.gateway_ref == "agwlab-dana/agentgateway-route"
+    kube.apply(dana, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "agwlab-dana"}}, quiet=True)
+    prepare(dana, "llm", "mcp")
+    assert kube.get(dana, "Deployment", "agentgateway-route", "agwlab-dana") is not None
+    assert kube.get(dana, "Deployment", "mcp-website-fetcher", "agwlab-dana") is not None
+    lines = cleanup(dana)
+    assert "gateway/agentgateway-route: deleted" in lines
+    assert kube.get(dana, "Gateway", "agentgateway-route", "agwlab-dana", missing_ok=True) is None
+
+
+def test_a_lab_cannot_be_given_a_gateway_name_its_manifests_would_not_use(lab):
+    with pytest.raises(TypeError):
+        type(lab)(target="sandbox", api_client=lab.api_client, dynamic=lab.dynamic, gateway_name="other")

@@ -9,12 +9,20 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ...names import (
+    COLLECTOR_IMAGE,
+    CONTROLLER_NAMESPACE,
+    DEFAULT_NAMES,
+    GATEWAY_API_VERSION,
+    OTLP_GRPC_PORT,
+    OTLP_HTTP_PORT,
+    TESTED_VERSION,
+)
 from .backends import CONTROLLER
 
 __all__ = ["SYSTEM_OBJECTS", "bootstrap", "CRD_VERSIONS"]
 
-AGW_VERSION = "v1.4.1"
-GATEWAY_API_VERSION = "v1.6.1"
+AGW_VERSION = TESTED_VERSION
 CRD_VERSIONS = {"gateway.networking.k8s.io": GATEWAY_API_VERSION, "agentgateway.dev": AGW_VERSION}
 
 _HELM = {"app.kubernetes.io/managed-by": "Helm"}
@@ -54,8 +62,8 @@ def _namespace(name: str) -> dict[str, Any]:
 
 
 SYSTEM_OBJECTS: list[dict[str, Any]] = [
-    _namespace("agentgateway-system"),
-    _namespace("telemetry"),
+    _namespace(CONTROLLER_NAMESPACE),
+    _namespace(DEFAULT_NAMES.telemetry_namespace),
     _namespace("agwlab-system"),
     {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
      "metadata": {"name": "agentgateway", "labels": _HELM},
@@ -64,13 +72,13 @@ SYSTEM_OBJECTS: list[dict[str, Any]] = [
      "metadata": {"name": "enterprise-agentgateway", "labels": _HELM},
      "spec": {"controllerName": "solo.io/enterprise-agentgateway",
               "description": "Solo Enterprise for agentgateway (imitated by the sandbox)"}},
-    *_app("agentgateway", "agentgateway-system", f"cr.agentgateway.dev/controller:{AGW_VERSION}",
+    *_app("agentgateway", CONTROLLER_NAMESPACE, f"cr.agentgateway.dev/controller:{AGW_VERSION}",
           [("agw-grpc", 9978, 9978), ("health", 9093, 9093), ("metrics", 9092, 9092)],
           labels={"app.kubernetes.io/instance": "agentgateway", **_HELM,
                   "app.kubernetes.io/version": AGW_VERSION}),
-    *_app("opentelemetry-collector-traces", "telemetry", "otel/opentelemetry-collector-contrib:0.127.0",
-          [("otlp", 4317, 4317), ("otlp-http", 4318, 4318)],
-          labels={"app.kubernetes.io/instance": "opentelemetry-collector-traces", **_HELM},
+    *_app(DEFAULT_NAMES.collector, DEFAULT_NAMES.telemetry_namespace, COLLECTOR_IMAGE,
+          [("otlp", OTLP_GRPC_PORT, OTLP_GRPC_PORT), ("otlp-http", OTLP_HTTP_PORT, OTLP_HTTP_PORT)],
+          labels={"app.kubernetes.io/instance": DEFAULT_NAMES.collector, **_HELM},
           args=["--config=/conf/relay.yaml"], app_protocols={"otlp": "grpc"}),
     *_app("anthropic-standin", "agwlab-system", "agwlab.local/anthropic-standin:0.1.0",
           [("https", 443, 8443)]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...names import PROXY_IMAGE
 from ..cluster import Cluster
 from ..proxy import config as pc
 from .backends import CONTROLLER, TranslationError
@@ -14,7 +15,6 @@ from .services import lb_address
 
 __all__ = ["MANAGED_CLASSES", "PROXY_IMAGE", "reconcile_gateways"]
 
-PROXY_IMAGE = "cr.agentgateway.dev/agentgateway:v1.4.1"
 RESERVED_PORTS = {15000, 15020, 15021}
 # GatewayClass name -> controllerName the sandbox's controller answers for
 MANAGED_CLASSES = {

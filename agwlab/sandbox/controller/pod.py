@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from ...names import TESTED_VERSION
 from ..runtime import PodContext
 
 __all__ = ["ControllerPodWorkload", "controller_log_line"]
@@ -35,7 +36,7 @@ class ControllerPodWorkload:
     async def start(self, pod: PodContext) -> None:
         self._pod = pod
         _ACTIVE.append(pod)
-        pod.log.write(controller_log_line("info", "starting agentgateway controller", version="v1.4.1"))
+        pod.log.write(controller_log_line("info", "starting agentgateway controller", version=TESTED_VERSION))
         pod.log.write(controller_log_line("info", "xds server listening", address=f"{pod.pod_ip}:9978"))
         pod.log.write(controller_log_line("info", "watching GatewayClass controller", name="agentgateway.dev/agentgateway"))
 

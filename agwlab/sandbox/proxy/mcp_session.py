@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from cryptography.fernet import Fernet, InvalidToken
 
+from ...names import TESTED_VERSION
 from .config import MCPBackend, MCPTarget
 from .mcp_upstream import StreamableUpstream, Upstream, UpstreamError, open_upstream
 from ...mcp_wire import INTERNAL_ERROR, INVALID_PARAMS, error_message
@@ -41,7 +42,7 @@ __all__ = [
     "classify",
 ]
 
-AGW_VERSION = "1.4.1"
+AGW_VERSION = TESTED_VERSION.removeprefix("v")
 GATEWAY_INSTRUCTIONS = (
     "This server is a gateway to a set of mcp servers. It is responsible for routing requests to the correct "
     "server and aggregating the results."

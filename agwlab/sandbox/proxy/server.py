@@ -29,6 +29,7 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from ...names import TESTED_VERSION
 from ..runtime import PodContext, WorkloadFailed
 from ..serving import ASGIApp, BoundServer, bind_socket, os_error_text
 from . import accesslog
@@ -51,7 +52,7 @@ __all__ = ["DEFAULT_VERSION", "ProxyWorkload", "STATS_PORT", "READINESS_PORT"]
 
 STATS_PORT = 15020
 READINESS_PORT = 15021
-DEFAULT_VERSION = "1.4.1"
+DEFAULT_VERSION = TESTED_VERSION.removeprefix("v")
 RETIRE_AFTER_S = 10.0
 _log = logging.getLogger(__name__)
 
