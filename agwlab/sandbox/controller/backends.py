@@ -92,6 +92,7 @@ def _ai_backend(store: Any, cluster: Cluster, obj: dict[str, Any], blackhole: st
         upstream_host=upstream_host,
         path=provider.get("path"),
         path_prefix=provider.get("pathPrefix"),
+        host_override=bool(provider.get("host")),
         routes=routes,
     )
 

@@ -38,6 +38,12 @@ KEY_ORDER: tuple[str, ...] = tuple(
     """.split()
 )
 _QUOTED = {"error", "mcp.error.message"}
+_TOKEN_KEYS = {
+    "input": "gen_ai.usage.input_tokens",
+    "input_cache_write": "gen_ai.usage.cache_creation.input_tokens",
+    "input_cache_read": "gen_ai.usage.cache_read.input_tokens",
+    "output": "gen_ai.usage.output_tokens",
+}
 _RANK = {k: i for i, k in enumerate(KEY_ORDER)}
 
 
@@ -79,6 +85,10 @@ def access_fields(ctx: RequestContext, duration_ms: int) -> dict[str, Any]:
         "reason": ctx.reason if ctx.reason != "Upstream" else None,
         "duration": f"{duration_ms}ms",
     }
+    if ctx.llm is not None:
+        fields["gen_ai.response.model"] = ctx.llm.response_model
+        for token_type, key in _TOKEN_KEYS.items():
+            fields[key] = ctx.llm.tokens.get(token_type)
     for key, value in ctx.log.items():
         if key not in fields or fields[key] is None:
             fields[key] = value

@@ -101,6 +101,7 @@ class AIBackend:
     upstream_host: str = "api.anthropic.com:443"   # what the access log calls the endpoint
     path: str | None = None
     path_prefix: str | None = None
+    host_override: bool = False               # provider.host set: the client's path is kept
     routes: tuple[tuple[str, str], ...] = ()  # ai.routes: (path suffix or "*", route type)
 
 

@@ -8,9 +8,13 @@ request metrics and the server span from it. Handlers add what they know:
 * ``log`` - access-log fields in agentgateway's key order is handled by ``accesslog.py``;
   handlers just set keys such as ``mcp.method.name`` or ``gen_ai.usage.input_tokens``.
 * ``protocol`` - ``http`` / ``llm`` / ``mcp``.
-* ``span_name`` - the server span's name when the handler knows better (MCP sets the
-  JSON-RPC method).
-* ``tracer`` - start child (client) spans for upstream calls with ``child_span``.
+* ``tracer`` - the request's server span (sampled requests only); agentgateway v1.4.1
+  makes no span for the upstream call.
+* ``llm`` - what an LLM call recorded (:class:`LLMCall`); the server turns it into the
+  gen_ai metrics and access-log fields when the response is finished.
+* ``outbound_subtype``, ``request_processing``, ``upstream_duration``,
+  ``response_started`` - set by ``outbound.send`` for the processing and upstream-call
+  histograms.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 from .config import BackendRef, GatewayConfig, Listener, Route, Rule
 
-__all__ = ["RequestContext", "RouteLabels"]
+__all__ = ["LLMCall", "RequestContext", "RouteLabels"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,17 @@ class RouteLabels:
 
 
 @dataclass
+class LLMCall:
+    """What one LLM request records: provider, models, token counts, first-token time."""
+
+    system: str
+    request_model: str | None
+    response_model: str | None = None
+    tokens: dict[str, int] = field(default_factory=dict)
+    first_token_at: float | None = None
+
+
+@dataclass
 class RequestContext:
     gateway: GatewayConfig
     listener: Listener
@@ -62,11 +77,16 @@ class RequestContext:
     endpoint: str | None = None                # access-log `endpoint` (upstream host:port)
     error: str | None = None                   # access-log `error`
     log: dict[str, Any] = field(default_factory=dict)
-    span_name: str | None = None
     trace_id: str | None = None                # set when the request is sampled
     span_id: str | None = None
     traceparent_out: str | None = None         # header to send upstream when sampled
     tracer: Any = None                         # tracing.RequestTracer or None
+    llm: LLMCall | None = None
+    outbound_subtype: str | None = None        # "Llm" / "Http" once an upstream call was made
+    request_processing: float | None = None    # seconds from arrival to the outbound call
+    upstream_duration: float | None = None     # seconds the outbound call took (to headers)
+    response_started: float | None = None      # perf_counter when the upstream answered
+    response_headers_at: float | None = None   # perf_counter when the client got the response headers
     started: float = field(default_factory=time.perf_counter)
 
     @property

@@ -6,17 +6,17 @@ to one of the Service's ready endpoints; the answer streams back unchanged.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
+from . import outbound
 from .config import ServiceBackend
 from .context import RequestContext
+from .errors import NoBackend
 from .state import ProxyState
-from .upstream import UpstreamError, UpstreamTimeout
 
 __all__ = ["HOP_BY_HOP", "forward"]
 
@@ -33,11 +33,13 @@ async def forward(request: Request, ctx: RequestContext, backend: ServiceBackend
     Args:
         request: the downstream request, path and headers already rewritten by filters.
         host: the Host header to send (the URLRewrite hostname or the original Host).
+
+    Raises:
+        GatewayError: no endpoint, or the upstream cannot be reached.
     """
     ctx.protocol = "http"
     if not backend.urls:
-        ctx.reason, ctx.error = "NoHealthyBackend", "no healthy backends"
-        return PlainTextResponse("no healthy backends", status_code=503)
+        raise NoBackend("no healthy backends", status=503)
     base = random.choice(backend.urls)
     ctx.endpoint = base.split("://", 1)[-1]
     url = base.rstrip("/") + request.url.path
@@ -45,29 +47,8 @@ async def forward(request: Request, ctx: RequestContext, backend: ServiceBackend
         url += "?" + request.url.query
     headers = [(k, v) for k, v in request.headers.items() if k not in HOP_BY_HOP and k != "host"]
     headers.append(("host", host or request.headers.get("host", ctx.endpoint)))
-    span = None
-    if ctx.tracer is not None:
-        span = ctx.tracer.start_child(f"{request.method} {backend.key}", {
-            "http.method": request.method, "http.host": backend.key.rsplit(":", 1)[0],
-            "http.path": request.url.path, "agentgateway.outbound.kind": "Primary",
-            "agentgateway.outbound.subtype": "Http",
-        })
-        headers = [(k, v) for k, v in headers if k != "traceparent"]
-        headers.append(("traceparent", ctx.tracer.traceparent()))
     body = await request.body()
-    try:
-        upstream = await state.upstream.send(request.method, url, headers, body or None)
-    except asyncio.CancelledError:  # the route's timeout fired: still close the client span
-        _close(span, 504)
-        raise
-    except UpstreamTimeout:
-        _close(span, 504)
-        ctx.reason, ctx.error = "Timeout", "upstream call timeout"
-        return PlainTextResponse("upstream call timeout", status_code=504)
-    except UpstreamError as exc:
-        _close(span, 503)
-        ctx.reason, ctx.error = "UpstreamFailure", f"upstream call failed: {exc}"
-        return PlainTextResponse(ctx.error, status_code=503)
+    upstream = await outbound.send(state, ctx, request.method, url, headers, body or None)
 
     async def stream() -> AsyncIterator[bytes]:
         try:
@@ -75,17 +56,8 @@ async def forward(request: Request, ctx: RequestContext, backend: ServiceBackend
                 yield chunk
         finally:
             upstream.close()
-            _close(span, upstream.status)
 
-    out_headers = [(k, v) for k, v in upstream.headers if k not in HOP_BY_HOP]
     response = StreamingResponse(stream(), status_code=upstream.status)
-    response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out_headers]
+    response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1"))
+                            for k, v in upstream.headers if k not in HOP_BY_HOP]
     return response
-
-
-def _close(span, status: int | None) -> None:
-    if span is None:
-        return
-    if status is not None:
-        span.set_attribute("http.status", status)
-    span.end()

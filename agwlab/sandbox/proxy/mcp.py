@@ -11,8 +11,10 @@ The path it checks is the one after HTTPRoute filters (``request.scope["path"]``
   ``DELETE`` ends the session).
 
 Each JSON-RPC message that has a method is counted in ``agentgateway_mcp_requests_total``
-and described in the access log (``mcp.method.name``, ``mcp.target``, …); upstream calls
-get CLIENT spans (``tools/call mcp-target_fetch``) when the request is sampled.
+and described in the access log (``mcp.method.name``, ``mcp.target``, …); when the
+request is sampled each message also gets a SERVER span without attributes under the
+request's span, named after the method (``tools/call <target>`` for tool calls), as in
+agentgateway v1.4.1. Upstream calls carry the request span's ``traceparent``.
 """
 
 from __future__ import annotations
@@ -98,8 +100,11 @@ def _reject(ctx: RequestContext, status: int, text: str) -> Response:
 
 
 def _describe(ctx: RequestContext, state: ProxyState, routing: Routing, session_id: str | None) -> None:
-    """Access-log fields, span name and the mcp_requests metric for one message."""
-    ctx.span_name = routing.method
+    """Access-log fields, the message's span and the mcp_requests metric for one message."""
+    if ctx.tracer is not None:
+        name = f"{routing.method} {routing.target}" if routing.method == "tools/call" and routing.target \
+            else routing.method
+        ctx.tracer.message_span(name)
     ctx.log["mcp.method.name"] = routing.method
     if routing.target:
         ctx.log["mcp.target"] = routing.target
@@ -131,26 +136,11 @@ def _note_error(ctx: RequestContext, response: dict[str, Any] | None) -> None:
 
 
 def _hook(ctx: RequestContext) -> UpstreamHook:
-    """Child spans around upstream calls, and the ``traceparent`` to send with them."""
-    tracer = ctx.tracer
+    """The ``traceparent`` upstream calls carry (the request span's; no span per call)."""
 
     @contextlib.contextmanager
     def hook(target: str, method: str, name: str | None) -> Iterator[dict[str, str]]:
-        if tracer is None:
-            yield {"traceparent": ctx.traceparent_out} if ctx.traceparent_out else {}
-            return
-        span_name = f"{method} {target}_{name}" if name else f"{method} {target}"
-        attributes: dict[str, Any] = {
-            "mcp.target": target,
-            "mcp.method.name": method,
-            "agentgateway.outbound.kind": "Primary",
-            "agentgateway.outbound.subtype": "Mcp",
-        }
-        if name:
-            attributes["gen_ai.tool.name"] = name
-        with tracer.child_span(span_name, attributes):
-            parent = tracer.traceparent()
-            yield {"traceparent": parent} if parent else {}
+        yield {"traceparent": ctx.traceparent_out} if ctx.traceparent_out else {}
 
     return hook
 

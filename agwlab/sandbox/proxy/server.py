@@ -9,7 +9,10 @@ reported in the Pod log and retried on the next config), serves ``/metrics`` and
 Each request reads the config snapshot current when it arrives (swaps are atomic; a
 request in flight finishes on the config it started with), is routed (``routing.py``),
 dispatched to the AI, MCP or plain HTTP handler, and when its response is finished
-produces one access-log line, the request metrics and, when sampled, a server span.
+produces one access-log line, the request metrics and, when sampled, one server span
+(:meth:`ProxyWorkload._finish`, the only place that records them). Handlers raise
+:class:`~agwlab.sandbox.proxy.errors.GatewayError` for the answers the gateway makes
+itself; :meth:`ProxyWorkload._serve` turns them into ``text/plain`` responses.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from ..serving import ASGIApp, BoundServer, bind_socket, os_error_text
 from . import accesslog
 from .config import AIBackend, GatewayConfig, Listener, MCPBackend, ServiceBackend
 from .context import RequestContext
+from .errors import GatewayError, NoBackend, ProcessingFailed, RequestTimeout
 from .metrics import ProxyMetrics, content_type_for
 from .routing import (
     Router,
@@ -328,17 +332,15 @@ class ProxyWorkload:
         try:
             choice = router.match(scope["method"], scope["path"], host, header_map, dict(parse_qsl(query)))
             if choice is None:
-                ctx.reason = "NotFound"
-                ctx.error = "route not found"
-                response = PlainTextResponse("route not found", status_code=404)
-            else:
-                match = choice.match
-                ctx.route, ctx.rule = choice.route, choice.rule
-                response = await self._dispatch(ctx, state, choice, scope, receive, headers)
+                raise GatewayError(404, "route not found", "NotFound")
+            match = choice.match
+            ctx.route, ctx.rule = choice.route, choice.rule
+            response = await self._dispatch(ctx, state, choice, scope, receive, headers)
+        except GatewayError as exc:
+            response = _gateway_error(ctx, exc)
         except Exception as exc:  # a handler bug must still answer and log
             _log.exception("proxy request failed")
-            ctx.reason, ctx.error = "Internal", f"processing failed: {exc}"
-            response = PlainTextResponse(ctx.error, status_code=500)
+            response = _gateway_error(ctx, ProcessingFailed(str(exc) or type(exc).__name__))
         if ctx.rule is not None and ctx.rule.response_headers is not None:
             raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
             response.raw_headers = [
@@ -351,6 +353,7 @@ class ProxyWorkload:
             nonlocal sent
             if message["type"] == "http.response.start":
                 ctx.status = message["status"]
+                ctx.response_headers_at = time.perf_counter()
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
             await send(message)
@@ -368,13 +371,11 @@ class ProxyWorkload:
         ref = pick_backend(rule.backends)
         ctx.backend_ref = ref
         if ref is None or ref.backend is None:
-            message = (ref.error if ref is not None else None) or "no valid backends"
-            ctx.reason, ctx.error = "NoHealthyBackend", message
-            return PlainTextResponse(message, status_code=500)
+            raise NoBackend("service not found")
         backend = ref.backend
         new_path = rewrite_path(scope["path"], choice.match.path, rule.url_rewrite)
         new_headers = apply_header_modifier(headers, rule.request_headers)
-        if ctx.traceparent_out:
+        if ctx.traceparent_out:  # the one place the upstream traceparent is set: the server span
             new_headers = [(k, v) for k, v in new_headers if k != "traceparent"]
             new_headers.append(("traceparent", ctx.traceparent_out))
         sub_scope = dict(scope)
@@ -391,23 +392,20 @@ class ProxyWorkload:
             if isinstance(backend, MCPBackend):
                 handler = self._mcp_handler()
                 if handler is None:
-                    ctx.reason, ctx.error = "NoHealthyBackend", "no valid backends"
-                    return PlainTextResponse("no valid backends", status_code=500)
+                    raise NoBackend("service not found")
                 ctx.protocol = "mcp"
                 return await handler(request, ctx, backend, state)
             if isinstance(backend, ServiceBackend):
                 from .forward import forward
                 return await forward(request, ctx, backend, state, host=host)
-            ctx.reason, ctx.error = "NoHealthyBackend", "invalid backend type"
-            return PlainTextResponse("invalid backend type", status_code=500)
+            raise NoBackend("service not found")
 
         if rule.timeout_seconds:
             try:
                 async with asyncio.timeout(rule.timeout_seconds):
                     return await run()
             except TimeoutError:
-                ctx.reason, ctx.error = "Timeout", "request timeout"
-                return PlainTextResponse("request timeout", status_code=504)
+                raise RequestTimeout() from None
         return await run()
 
     def _mcp_handler(self) -> Any:
@@ -420,23 +418,31 @@ class ProxyWorkload:
         return self._mcp
 
     def _finish(self, ctx: RequestContext, state: ProxyState, sent: int, match: Any) -> None:
+        """The one place a finished request is recorded: access log, metrics, server span."""
         duration = time.perf_counter() - ctx.started
         ms = int(duration * 1000)
         try:
             state.log.write(accesslog.format_line(ctx, ms, ctx.gateway.log_format))
             state.metrics.record_request(ctx, response_bytes=sent, duration=duration)
+            state.metrics.record_outbound(ctx)
+            if ctx.llm is not None:
+                state.metrics.record_gen_ai(ctx, ctx.llm, duration=duration)
             if ctx.tracer is not None:
                 fields = accesslog.access_fields(ctx, ms)
                 attrs = {k: v for k, v in fields.items() if k not in ("error", "duration")}
                 attrs["url.scheme"] = "http"
                 attrs["network.protocol.version"] = ctx.http_version.removeprefix("HTTP/")
                 attrs.update(state.tracing.policy_attributes)
-                name = ctx.span_name or (
-                    f"{ctx.method} {span_path(match.path)}" if match is not None else ctx.method
-                )
+                name = f"{ctx.method} {span_path(match.path)}" if match is not None else ctx.method
                 ctx.tracer.finish(name, attrs, ctx.status)
         except Exception:
             _log.exception("recording request failed")
+
+
+def _gateway_error(ctx: RequestContext, exc: GatewayError) -> Response:
+    """The gateway's own answer: ``text/plain``, with ``error`` and ``reason`` noted for the log."""
+    ctx.reason, ctx.error = exc.reason, exc.message
+    return PlainTextResponse(exc.message, status_code=exc.status)
 
 
 def _version_of(pod: PodContext) -> str:

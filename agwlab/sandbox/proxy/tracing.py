@@ -2,9 +2,12 @@
 
 Sampling (:func:`should_sample`): without a client ``traceparent`` a request is sampled
 only when ``randomSampling`` says so; with one it is sampled unless ``clientSampling``
-says otherwise. Sampled requests get a SERVER span (continuing the client's trace when
-there is one) and, for each upstream call, a CLIENT child span; both go to the
-Gateway's OTLP endpoint (gRPC or HTTP) through a batch processor with a short delay.
+says otherwise. Sampled requests get one SERVER span (continuing the client's trace when
+there is one) named ``"<METHOD> <path match>"``; as in agentgateway v1.4.1 there is no
+span for the upstream call. MCP requests add one SERVER child span per JSON-RPC message
+(named after the method, ``tools/call <target>`` for tool calls, no attributes). Spans
+go to the Gateway's OTLP endpoint (gRPC or HTTP) through a batch processor with a short
+delay, with the resource of agentgateway's Rust SDK and the scope ``agentgateway``.
 Without a tracing policy ids are still made (they show in the access log) but nothing
 is exported.
 
@@ -18,12 +21,11 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import re
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import trace
@@ -48,6 +50,9 @@ __all__ = [
 
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 EXPORT_DELAY_MS = 100
+#: The resource attributes agentgateway's OpenTelemetry SDK (Rust, opentelemetry_sdk 0.32) sets.
+RUST_SDK = {"telemetry.sdk.name": "opentelemetry", "telemetry.sdk.language": "rust",
+            "telemetry.sdk.version": "0.32.1"}
 
 
 def parse_traceparent(value: str | None) -> tuple[int, int, int] | None:
@@ -107,8 +112,8 @@ def should_sample(tracing: TracingConfig | None, *, has_traceparent: bool) -> bo
 class RequestTracer:
     """The spans of one sampled request.
 
-    The server span starts when the request arrives; handlers add CLIENT children with
-    :meth:`child_span` and the server finishes the server span with :meth:`finish`.
+    The server span starts when the request arrives; MCP adds per-message spans with
+    :meth:`message_span`; the server finishes the server span with :meth:`finish`.
     """
 
     def __init__(self, tracer: trace.Tracer, parent: tuple[int, int, int] | None) -> None:
@@ -121,45 +126,29 @@ class RequestTracer:
         sc = self.server_span.get_span_context()
         self.trace_id = f"{sc.trace_id:032x}"
         self.span_id = f"{sc.span_id:016x}"
-        self._current = self.server_span
+        self._messages: list[trace.Span] = []
 
     def traceparent(self) -> str:
-        """The ``traceparent`` to send upstream: the current child span, else the server span."""
-        sc = self._current.get_span_context()
+        """The ``traceparent`` sent upstream: the server span's."""
+        sc = self.server_span.get_span_context()
         return format_traceparent(sc.trace_id, sc.span_id)
 
-    def start_child(self, name: str, attributes: Mapping[str, Any] | None = None) -> trace.Span:
-        """Start a CLIENT span under the server span; the caller must ``end()`` it."""
-        span = self._tracer.start_span(
-            name,
-            context=trace.set_span_in_context(self.server_span),
-            kind=SpanKind.CLIENT,
-            attributes=dict(attributes or {}),
-        )
-        self._current = span
-        return span
-
-    @contextlib.contextmanager
-    def child_span(self, name: str, attributes: Mapping[str, Any] | None = None) -> Iterator[trace.Span]:
-        """A CLIENT span around an upstream call.
+    def message_span(self, name: str) -> trace.Span:
+        """Start a SERVER span without attributes under the request's span (one MCP
+        message); it ends when the request's span does, as agentgateway buffers it.
 
         Example:
-            >>> with ctx.tracer.child_span("tools/call mcp-target_fetch",        # doctest: +SKIP
-            ...                            {"agentgateway.outbound.subtype": "Mcp"}) as span:
-            ...     headers["traceparent"] = ctx.tracer.traceparent()
+            >>> ctx.tracer.message_span("tools/call mcp-target")    # doctest: +SKIP
         """
-        span = self.start_child(name, attributes)
-        try:
-            yield span
-        except BaseException as exc:
-            span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
-            raise
-        finally:
-            span.end()
-            self._current = self.server_span
+        span = self._tracer.start_span(name, context=trace.set_span_in_context(self.server_span),
+                                       kind=SpanKind.SERVER)
+        self._messages.append(span)
+        return span
 
     def finish(self, name: str, attributes: Mapping[str, Any], status: int | None) -> None:
         """End the server span with its final name and the access-log attributes."""
+        for message in self._messages:
+            message.end()
         span = self.server_span
         span.update_name(name)
         span.set_attributes({k: v for k, v in attributes.items() if v is not None})
@@ -195,6 +184,7 @@ class ProxyTracing:
         old = self._provider
         self._config, self._gateway = config.tracing, gateway
         attrs: dict[str, Any] = {
+            **RUST_SDK,
             "service.name": config.name,
             "service.namespace": config.namespace,
             "service.version": self._version,
@@ -208,7 +198,7 @@ class ProxyTracing:
         if exporter is not None:
             provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=EXPORT_DELAY_MS))
         self._provider = provider
-        self._tracer = provider.get_tracer("agentgateway", self._version)
+        self._tracer = provider.get_tracer("agentgateway")
         if old is not None:
             self._retired.append(old)
 

@@ -497,7 +497,9 @@ def test_upstream_killed_then_restarted(lab: dict[str, Any], client: httpx.Clien
     assert tool_names(call(client, url, sid, rpc(3, "tools/list"))) == ["fetch"]
 
 
-def test_traceparent_goes_upstream_with_client_spans(lab: dict[str, Any], client: httpx.Client) -> None:
+def test_traceparent_goes_upstream_and_each_message_gets_a_server_span(
+    lab: dict[str, Any], client: httpx.Client
+) -> None:
     url = lab["gw"] + "/echo"
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     headers = {**ACCEPT_BOTH, "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
@@ -511,33 +513,33 @@ def test_traceparent_goes_upstream_with_client_spans(lab: dict[str, Any], client
     assert text_of(sse_json(r)) == "echo: t"
     sent = [h["traceparent"] for h in lab["echo_headers"] if "traceparent" in h]
     assert sent and all(tp.startswith(f"00-{trace_id}-") for tp in sent)
-    # The span id sent upstream is the gateway's client span, not the caller's.
+    # The span id sent upstream is the gateway's request span, not the caller's.
     assert all("00f067aa0ba902b7" not in tp for tp in sent)
     log = wait_for_log(lab["proxy_log"], f"trace.id={trace_id}")
     assert f"trace.id={trace_id}" in log
 
-    def spans() -> dict[str, Any]:
-        found = {}
-        for batch in lab["batches"]:
-            for resource_spans in batch.resource_spans:
-                for scope_spans in resource_spans.scope_spans:
-                    for span in scope_spans.spans:
-                        if span.trace_id.hex() == trace_id:
-                            found[span.name] = span
-        return found
+    def spans() -> list[Any]:
+        return [span for batch in lab["batches"] for resource_spans in batch.resource_spans
+                for scope_spans in resource_spans.scope_spans for span in scope_spans.spans
+                if span.trace_id.hex() == trace_id]
 
     deadline = time.monotonic() + 10
-    while "tools/call echo_echo" not in spans() and time.monotonic() < deadline:
+    while "tools/call echo" not in {s.name for s in spans()} and time.monotonic() < deadline:
         lab["proxy"].state.tracing.force_flush()
         time.sleep(0.05)
-    by_name = spans()
-    assert {"initialize", "initialize echo", "tools/call", "tools/call echo_echo"} <= set(by_name)
-    client_span = by_name["tools/call echo_echo"]
-    attributes = {a.key: a.value.string_value for a in client_span.attributes}
-    assert attributes["mcp.target"] == "echo" and attributes["gen_ai.tool.name"] == "echo"
-    assert attributes["agentgateway.outbound.subtype"] == "Mcp"
-    assert client_span.parent_span_id == by_name["tools/call"].span_id
-    assert any(tp.split("-")[2] == client_span.span_id.hex() for tp in sent)
+    found = spans()
+    by_name = {s.name: s for s in found}
+    # v1.4.1: one Server span per HTTP request, one Server span per JSON-RPC message under it
+    # (named after the method, tools/call <target>), no attributes, and no span per upstream call.
+    assert {"initialize", "tools/call echo"} <= set(by_name)
+    requests = [s for s in found if s.name.startswith("POST ")]
+    assert len(requests) == 2 and len(found) == 4
+    server_kind = 2   # SPAN_KIND_SERVER in OTLP
+    assert all(s.kind == server_kind for s in found)
+    message = by_name["tools/call echo"]
+    assert list(message.attributes) == []
+    parent = next(s for s in requests if s.span_id == message.parent_span_id)
+    assert any(tp.split("-")[2] == parent.span_id.hex() for tp in sent)
 
 
 @pytest.mark.filterwarnings("ignore:The logging capability is deprecated")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from agwlab.sandbox.proxy.config import GatewayConfig, Listener
-from agwlab.sandbox.proxy.context import RequestContext
+from agwlab.sandbox.proxy.context import LLMCall, RequestContext
 from agwlab.sandbox.proxy.metrics import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
@@ -43,8 +43,9 @@ def test_unset_labels_are_unknown_and_values_add_up() -> None:
 
 def test_text_layout_matches_agentgateways_encoder() -> None:
     m = ProxyMetrics(tag="1.4.1")
-    m.record_gen_ai(ctx(), system="anthropic", request_model="a", response_model="a",
-                    tokens={"input": 33, "output": 156}, duration=4.2, time_to_first_token=0.3)
+    c = ctx()
+    m.record_gen_ai(c, LLMCall("anthropic", "a", "a", {"input": 33, "output": 156}, first_token_at=c.started + 0.3),
+                    duration=4.2)
     text = m.exposition()
     assert text.endswith("# EOF\n") and "_created" not in text
     assert "# TYPE agentgateway_build info\nagentgateway_build_info{tag=\"1.4.1\"} 1\n" in text
@@ -55,7 +56,46 @@ def test_text_layout_matches_agentgateways_encoder() -> None:
            'gen_ai_system="anthropic",gen_ai_request_model="a",gen_ai_response_model="a",bind="8080/ns/gw",' \
            'gateway="ns/gw",listener="http",route="unknown",route_rule="unknown"} 156.0\n' in text
     assert "agentgateway_gen_ai_server_time_to_first_token_count{" in text
-    assert "agentgateway_gen_ai_server_time_per_output_token_count{" not in text
+    assert "agentgateway_gen_ai_server_time_per_output_token_count{" in text
+    # histograms: _sum, _count, then the buckets (the Rust encoder's order)
+    block = text[text.index("# TYPE agentgateway_gen_ai_server_request_duration histogram"):]
+    lines = block.splitlines()[1:4]
+    assert lines[0].startswith("agentgateway_gen_ai_server_request_duration_sum{")
+    assert lines[1].startswith("agentgateway_gen_ai_server_request_duration_count{")
+    assert lines[2].startswith('agentgateway_gen_ai_server_request_duration_bucket{le="0.01",')
+
+
+V141_FAMILIES = [
+    "build", "gen_ai_client_token_usage", "gen_ai_client_cost_usd", "gen_ai_server_request_duration",
+    "gen_ai_server_time_per_output_token", "gen_ai_server_time_to_first_token", "requests", "guardrail_checks",
+    "cost_catalog_lookups", "downstream_connections", "mcp_requests", "response_bytes", "request_duration_seconds",
+    "request_processing_seconds", "response_processing_seconds", "downstream_received_bytes",
+    "downstream_sent_bytes", "upstream_connect_duration_seconds", "upstream_call_duration_seconds",
+    "tls_handshake_duration_seconds", "retries",
+]
+
+
+def test_the_21_v141_families_print_help_and_type_in_order_even_when_empty() -> None:
+    text = ProxyMetrics(tag="1.4.1").exposition()
+    types = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
+    assert types == ["agentgateway_" + name for name in V141_FAMILIES]
+    helps = [line for line in text.splitlines() if line.startswith("# HELP ")]
+    assert len(helps) == 21 and all(h.endswith(".") for h in helps)
+    assert "# UNIT agentgateway_gen_ai_client_cost_usd usd" in text
+
+
+def test_upstream_call_and_processing_times_are_recorded() -> None:
+    m = ProxyMetrics(tag="1.4.1")
+    c = ctx()
+    c.outbound_subtype, c.request_processing, c.upstream_duration = "Llm", 0.0002, 0.3
+    c.response_started, c.response_headers_at = 10.0, 10.001
+    m.record_outbound(c)
+    fams = {f.name: f for f in text_string_to_metric_families(m.exposition())}
+    call = [s for s in fams["agentgateway_upstream_call_duration_seconds"].samples if s.name.endswith("_count")]
+    assert call[0].labels == {"kind": "Primary", "subtype": "Llm"} and call[0].value == 1
+    proc = [s for s in fams["agentgateway_request_processing_seconds"].samples if s.name.endswith("_count")]
+    assert proc[0].labels["backend"] == "unknown" and proc[0].labels["gateway"] == "ns/gw"
+    assert [s for s in fams["agentgateway_response_processing_seconds"].samples if s.name.endswith("_count")]
 
 
 def test_content_type_negotiation() -> None:

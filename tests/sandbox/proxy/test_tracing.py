@@ -37,20 +37,20 @@ def test_traceparent_parsing_and_literals() -> None:
     assert cel_literal("request.path") is None
 
 
-def test_server_span_continues_the_client_trace_and_children_nest() -> None:
+def test_server_span_continues_the_client_trace_and_message_spans_nest() -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     rt = RequestTracer(provider.get_tracer("agentgateway"), parse_traceparent(f"00-{TRACE}-{PARENT}-01"))
     assert rt.trace_id == TRACE and rt.traceparent() == f"00-{TRACE}-{rt.span_id}-01"
-    with rt.child_span("POST api.anthropic.com:443", {"agentgateway.outbound.subtype": "Llm"}) as child:
-        inside = rt.traceparent()
-        assert inside == f"00-{TRACE}-{child.get_span_context().span_id:016x}-01"
-    assert rt.traceparent() == f"00-{TRACE}-{rt.span_id}-01"
-    rt.finish("POST /anthropic/*", {"http.status": 200, "gateway": "ns/gw", "skip": None}, 200)
+    rt.message_span("tools/call mcp-target")
+    assert rt.traceparent() == f"00-{TRACE}-{rt.span_id}-01"     # upstream calls carry the request span
+    assert exporter.get_finished_spans() == ()                    # message spans end with the request
+    rt.finish("POST /mcp/*", {"http.status": 200, "gateway": "ns/gw", "skip": None}, 200)
     spans = {s.name: s for s in exporter.get_finished_spans()}
-    server, client = spans["POST /anthropic/*"], spans["POST api.anthropic.com:443"]
-    assert server.kind == SpanKind.SERVER and client.kind == SpanKind.CLIENT
+    server, message = spans["POST /mcp/*"], spans["tools/call mcp-target"]
+    assert server.kind == SpanKind.SERVER and message.kind == SpanKind.SERVER
     assert server.parent is not None and f"{server.parent.span_id:016x}" == PARENT
-    assert client.parent is not None and client.parent.span_id == server.context.span_id
+    assert message.parent is not None and message.parent.span_id == server.context.span_id
     assert server.attributes == {"http.status": 200, "gateway": "ns/gw"}
+    assert not message.attributes
