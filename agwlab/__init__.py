@@ -17,7 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from . import checks, errors, kube, llm, manifests, mcp, metrics, secrets, stages, traces, widgets
+    from . import agent, checks, errors, kube, llm, manifests, mcp, metrics, secrets, stages, traces, widgets
     from .checks import check
     from .errors import CheckFailed, LabError
     from .lab import Lab, connect
@@ -27,6 +27,7 @@ __all__ = [
     "CheckFailed",
     "Lab",
     "LabError",
+    "agent",
     "check",
     "checks",
     "connect",
@@ -51,7 +52,7 @@ _NAMES = {
     "prepare": ("stages", "prepare"),
     "check": ("checks", "check"),
 }
-_MODULES = {"checks", "errors", "kube", "llm", "manifests", "mcp", "metrics", "secrets", "stages", "traces", "widgets"}
+_MODULES = {"agent", "checks", "errors", "kube", "llm", "manifests", "mcp", "metrics", "secrets", "stages", "traces", "widgets"}
 
 
 def __getattr__(name: str) -> Any:
