@@ -1,6 +1,6 @@
 """``python -m agwlab``: the sandbox's life cycle and the lab's manifests.
 
-    python -m agwlab sandbox up|down|status [--json]|kubeconfig|logs [-f]
+    python -m agwlab sandbox up [--profile default|kind]|down|status [--json]|kubeconfig|logs [-f]
     python -m agwlab manifests llm|tracing|mcp
     python -m agwlab notebooks copy|reset [--root DIR]
 """
@@ -25,9 +25,11 @@ def _print_info(info: object, *, verb: str) -> None:
     paths = SandboxPaths.for_home(agwlab_home())
     state = read_state(paths)
     print(f"sandbox {verb} (home {paths.root.parent})")
+    print(f"  profile      {state.get('profile', 'default')}")
     print(f"  API server   {state.get('apiserver')}")
     prom = state.get("prometheus_url")
-    print(f"  Prometheus   {prom or 'not running: ' + str(state.get('prometheus_hint'))}")
+    hint = str(state.get("prometheus_hint"))
+    print(f"  Prometheus   {prom or (hint if hint.startswith('profile ') else 'not running: ' + hint)}")
     print(f"  addresses    {state.get('block_cidr')} (loopback only)")
     print(f"  log          {paths.daemon_log}")
     print(f"  kubectl:     export KUBECONFIG={paths.kubeconfig}")
@@ -36,6 +38,23 @@ def _print_info(info: object, *, verb: str) -> None:
 def _sandbox(args: argparse.Namespace) -> int:
     home = agwlab_home()
     if args.action == "up":
+        from .sandbox.profiles import PROFILE_ENV, profile_named
+        from .sandbox.supervisor import read_state
+
+        try:
+            wanted = profile_named(args.profile).name if args.profile else None
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        running = status(home)
+        current = read_state(SandboxPaths.for_home(home)).get("profile", "default")
+        if wanted and running.running and current != wanted:
+            print(f"error: the sandbox in {home} runs with profile {current}; stop it first "
+                  f"(python -m agwlab sandbox down), then: python -m agwlab sandbox up --profile {wanted}",
+                  file=sys.stderr)
+            return 1
+        if wanted:
+            os.environ[PROFILE_ENV] = wanted
         try:
             info = ensure_running(home, timeout=args.timeout)
         except SandboxError as e:
@@ -127,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     sb.add_argument("action", choices=["up", "down", "status", "kubeconfig", "logs"])
     sb.add_argument("--json", action="store_true", help="status as JSON")
     sb.add_argument("--timeout", type=float, default=60.0, help="seconds `up` waits for readiness")
+    sb.add_argument("--profile", choices=["default", "kind"],
+                    help="up: the cluster the sandbox stands in for (kind: no LoadBalancer, Prometheus "
+                    "in-cluster only); kept until another is named")
     sb.add_argument("-f", "--follow", action="store_true", help="logs: keep printing new lines")
     sb.add_argument("--tail", type=int, default=50, help="logs: how many lines (0 = all)")
     sb.set_defaults(func=_sandbox)

@@ -102,3 +102,22 @@ def custom(api_client):  # type: ignore[no-untyped-def]
     from kubernetes import client
 
     return client.CustomObjectsApi(api_client)
+
+
+@pytest.fixture(scope="session")
+def kind_sandbox(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A second sandbox with ``--profile kind`` (no LoadBalancer, Prometheus in-cluster only),
+    started with the CLI as a learner would; stopped when the session ends."""
+    from agwlab.sandbox import status, stop
+
+    home = tmp_path_factory.mktemp("agwlab-kind")
+    env = {**os.environ, "AGWLAB_HOME": str(home)}
+    env.pop("AGWLAB_SANDBOX_PROFILE", None)
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "agwlab", "sandbox", "up", "--profile", "kind"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "profile      kind" in proc.stdout, proc.stdout
+    yield status(home)
+    stop(home)

@@ -31,6 +31,7 @@ from .kubelet import Kubelet
 from .network import AddressBlock, choose_block, free_port, port_free
 from .paths import SandboxPaths
 from .logs import RepeatFilter
+from .profiles import PROFILE_ENV, in_cluster_prometheus, profile_named
 from .prometheus import PROMETHEUS_HINT, PrometheusServer
 from .serving import IDLE_TIMEOUT, guarded_protocol
 from .store import Store
@@ -122,11 +123,13 @@ async def run(paths: SandboxPaths) -> None:
     # client-go sends a kubeconfig's bearer token over HTTPS only
     tls = ensure_tls(paths.root / "pki", [block.apiserver])
 
+    profile = profile_named(os.environ.get(PROFILE_ENV) or state.get("profile"))
     store = Store(paths.store)
     cluster = Cluster(paths)
     kubelet = Kubelet(store, cluster, paths, block)
     prometheus = PrometheusServer(paths, block.prometheus, free_port(block.prometheus, 9090))
-    controller = Controller(store, cluster, kubelet, block, on_targets=prometheus.write_targets)
+    controller = Controller(store, cluster, kubelet, block, on_targets=prometheus.write_targets,
+                            load_balancer=profile.load_balancer)
 
     app = create_app(store, token=token, paths=paths, version=KUBE_VERSION)
     server = _QuietServer(uvicorn.Config(app, host=block.apiserver, port=API_PORT, log_level="warning", ws="wsproto",
@@ -150,6 +153,7 @@ async def run(paths: SandboxPaths) -> None:
         "block_cidr": f"127.{block.n}.0.0/16",
         "apiserver": apiserver,
         "token": token,
+        "profile": profile.name,
         "ca_file": str(tls.ca_cert),
         "prometheus_url": prometheus.url if prometheus.binary else None,
         "prometheus_hint": None if prometheus.binary else PROMETHEUS_HINT,
@@ -163,6 +167,12 @@ async def run(paths: SandboxPaths) -> None:
         log.error("prometheus did not start: %s", e)
         state["prometheus_url"] = None
         state["prometheus_hint"] = str(e)
+    if not profile.prometheus_advertised and state["prometheus_url"]:
+        # as on kind: Prometheus is an in-cluster Service, found and reached through the API
+        controller.ensure_objects(in_cluster_prometheus(block.prometheus, prometheus.port))
+        state["prometheus_url"] = None
+        state["prometheus_hint"] = (f"profile {profile.name}: in the cluster only, as Service "
+                                    "monitoring/prometheus-operated (reach it through the API server)")
     deadline = time.monotonic() + 20
     while not _system_ready(store) and time.monotonic() < deadline:
         await asyncio.sleep(0.01)

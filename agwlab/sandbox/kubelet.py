@@ -160,7 +160,25 @@ class Kubelet:
             log=podlog,
             cluster=self._cluster,
             home=self._paths,
+            extra={"files": self._mounted_files(run.namespace, pod, container)},
         )
+
+    def _mounted_files(self, namespace: str, pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
+        """``{path: content}`` of the ConfigMap volumes the container mounts, read at start
+        (as a container sees its files; a changed ConfigMap takes effect on restart here)."""
+        volumes = {v.get("name"): v.get("configMap") for v in (pod.get("spec") or {}).get("volumes") or []}
+        files: dict[str, str] = {}
+        for mount in container.get("volumeMounts") or []:
+            source = volumes.get(mount.get("name"))
+            if not source:
+                continue
+            cm = self._store.get("", "configmaps", namespace, source.get("name", "")) or {}
+            data = cm.get("data") or {}
+            items = source.get("items") or [{"key": k, "path": k} for k in data]
+            for item in items:
+                if item.get("key") in data:
+                    files[f"{mount['mountPath'].rstrip('/')}/{item.get('path', item['key'])}"] = data[item["key"]]
+        return files
 
     def _secret_value(self, namespace: str, name: str, key: str) -> str | None:
         import base64

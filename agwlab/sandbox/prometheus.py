@@ -61,6 +61,10 @@ class PrometheusServer:
         return f"http://{self._address}:{self._port}"
 
     @property
+    def port(self) -> int:
+        return self._port
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 

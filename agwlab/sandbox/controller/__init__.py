@@ -8,6 +8,7 @@ few milliseconds). Every write is skipped when nothing changed, so passes conver
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from typing import Any
@@ -44,18 +45,37 @@ class Controller:
     """Reconciles the store and drives the kubelet. Runs on the sandbox's event loop."""
 
     def __init__(self, store: Any, cluster: Cluster, kubelet: Kubelet, block: AddressBlock,
-                 on_targets: Any = None) -> None:
+                 on_targets: Any = None, *, load_balancer: bool = True) -> None:
         self._store = AdmittingStore(store)
         self._cluster = cluster
         self._kubelet = kubelet
         self._block = block
         self._on_targets = on_targets
+        self._load_balancer = load_balancer
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Any = None
         self._published: dict[str, Any] = {}
         self._last_targets: Any = None
         self.passes = 0
+
+    def ensure_objects(self, objects: list[dict[str, Any]]) -> None:
+        """Create these objects, or bring their spec/data/subsets back to what is given
+        (objects the sandbox itself keeps current, e.g. where its Prometheus listens)."""
+        for obj in objects:
+            info = by_kind(obj["apiVersion"], obj["kind"])
+            assert info is not None, obj["kind"]
+            meta = obj["metadata"]
+            have = self._store.get(info.group, info.plural, meta.get("namespace"), meta["name"])
+            if have is None:
+                self._store.create(copy.deepcopy(obj), field_manager="agwlab-sandbox")
+                continue
+            fields = [f for f in ("spec", "data", "subsets") if f in obj and have.get(f) != obj[f]]
+            if fields:
+                updated = copy.deepcopy(have)
+                for f in fields:
+                    updated[f] = copy.deepcopy(obj[f])
+                self._store.update(updated, field_manager="agwlab-sandbox")
 
     def start(self) -> None:
         bootstrap(self._store, by_kind)
@@ -131,7 +151,7 @@ class Controller:
         reconcile_deployments(store)
         pods = reconcile_replicasets(store, store.list("", "pods"))
         self._kubelet.sync(pods)
-        cluster.set_services(reconcile_services(store, pods, self._block))
+        cluster.set_services(reconcile_services(store, pods, self._block, load_balancer=self._load_balancer))
         backends: dict[str, Any] = reconcile_backends(store, cluster, self._block.blackhole)
         for route in store.list("gateway.networking.k8s.io", "httproutes"):
             rns = route["metadata"]["namespace"]
@@ -150,7 +170,8 @@ class Controller:
         tracing = reconcile_policies(store, cluster)
         formats = reconcile_parameters(store)
         ready = self._ready_gateways(pods)
-        configs = reconcile_gateways(store, cluster, backends, tracing, formats, ready)
+        configs = reconcile_gateways(store, cluster, backends, tracing, formats, ready,
+                                     load_balancer=self._load_balancer)
         for key, cfg in configs.items():
             prev = self._published.get(key)
             if prev != cfg:

@@ -57,6 +57,56 @@ def _app(name: str, ns: str, image: str, ports: list[tuple[str, int, int]], *, l
     ]
 
 
+# The collector's configuration as the opentelemetry-collector chart renders it (ConfigMap
+# named after the release, key ``relay``, mounted at /conf), with the values the README
+# installs it with: the debug exporter at ``verbosity: detailed`` in the traces pipeline.
+COLLECTOR_RELAY = """\
+exporters:
+  debug:
+    verbosity: detailed
+extensions:
+  health_check:
+    endpoint: ${env:MY_POD_IP}:13133
+processors:
+  batch: {}
+  memory_limiter:
+    check_interval: 5s
+    limit_percentage: 80
+    spike_limit_percentage: 25
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: ${env:MY_POD_IP}:4317
+      http:
+        endpoint: ${env:MY_POD_IP}:4318
+service:
+  extensions:
+  - health_check
+  pipelines:
+    traces:
+      exporters:
+      - debug
+      processors:
+      - memory_limiter
+      - batch
+      receivers:
+      - otlp
+"""
+
+
+def _with_config(objs: list[dict[str, Any]], configmap: str) -> list[dict[str, Any]]:
+    """Mount ConfigMap ``configmap`` (key ``relay`` as ``relay.yaml``) at /conf, as the chart does."""
+    for obj in objs:
+        if obj["kind"] == "Deployment":
+            pod = obj["spec"]["template"]["spec"]
+            pod["volumes"] = [{"name": "opentelemetry-collector-configmap",
+                               "configMap": {"name": configmap, "items": [{"key": "relay", "path": "relay.yaml"}]}}]
+            pod["containers"][0]["volumeMounts"] = [{"name": "opentelemetry-collector-configmap",
+                                                     "mountPath": "/conf"}]
+    return objs
+
+
 def _namespace(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
 
@@ -76,10 +126,16 @@ SYSTEM_OBJECTS: list[dict[str, Any]] = [
           [("agw-grpc", 9978, 9978), ("health", 9093, 9093), ("metrics", 9092, 9092)],
           labels={"app.kubernetes.io/instance": "agentgateway", **_HELM,
                   "app.kubernetes.io/version": AGW_VERSION}),
-    *_app(DEFAULT_NAMES.collector, DEFAULT_NAMES.telemetry_namespace, COLLECTOR_IMAGE,
-          [("otlp", OTLP_GRPC_PORT, OTLP_GRPC_PORT), ("otlp-http", OTLP_HTTP_PORT, OTLP_HTTP_PORT)],
-          labels={"app.kubernetes.io/instance": DEFAULT_NAMES.collector, **_HELM},
-          args=["--config=/conf/relay.yaml"], app_protocols={"otlp": "grpc"}),
+    {"apiVersion": "v1", "kind": "ConfigMap",
+     "metadata": {"name": DEFAULT_NAMES.collector, "namespace": DEFAULT_NAMES.telemetry_namespace,
+                  "labels": {"app.kubernetes.io/name": "opentelemetry-collector",
+                             "app.kubernetes.io/instance": DEFAULT_NAMES.collector, **_HELM}},
+     "data": {"relay": COLLECTOR_RELAY}},
+    *_with_config(_app(DEFAULT_NAMES.collector, DEFAULT_NAMES.telemetry_namespace, COLLECTOR_IMAGE,
+                       [("otlp", OTLP_GRPC_PORT, OTLP_GRPC_PORT), ("otlp-http", OTLP_HTTP_PORT, OTLP_HTTP_PORT)],
+                       labels={"app.kubernetes.io/instance": DEFAULT_NAMES.collector, **_HELM},
+                       args=["--config=/conf/relay.yaml"], app_protocols={"otlp": "grpc"}),
+                  DEFAULT_NAMES.collector),
     *_app("anthropic-standin", "agwlab-system", "agwlab.local/anthropic-standin:0.1.0",
           [("https", 443, 8443)]),
     *_app("lab-website", "agwlab-system", "agwlab.local/lab-website:0.1.0", [("http", 80, 8080)]),

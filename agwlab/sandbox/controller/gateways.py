@@ -181,9 +181,14 @@ def _parent_key(ref: dict[str, Any]) -> tuple[Any, ...]:
 
 def reconcile_gateways(
     store: Any, cluster: Cluster, backends: dict[str, Any], tracing: dict[str, pc.TracingConfig],
-    log_formats: dict[str, str], ready_gateways: set[str],
+    log_formats: dict[str, str], ready_gateways: set[str], *, load_balancer: bool = True,
 ) -> dict[str, pc.GatewayConfig]:
-    """Reconcile every Gateway and HTTPRoute; return the config for each managed Gateway."""
+    """Reconcile every Gateway and HTTPRoute; return the config for each managed Gateway.
+
+    Without a LoadBalancer implementation (``load_balancer=False``, a kind cluster) a Gateway
+    publishes no address, as agentgateway does while its Service's ingress is pending, and is
+    Programmed once its proxy is ready; the proxy then serves on its Pod IP only.
+    """
     classes = _managed_classes(store)
     views: dict[str, _GatewayView] = {}
     for gw in store.list(GW_GROUP, "gateways"):
@@ -290,7 +295,7 @@ def reconcile_gateways(
                 "attachedRoutes": len(routes),
                 "conditions": conds,
             })
-        programmed = key in ready_gateways and address is not None
+        programmed = key in ready_gateways and (address is not None or not load_balancer)
         status: dict[str, Any] = {
             "conditions": [
                 condition(old.get("conditions"), "Accepted", True, "Accepted", "", generation=gen),
@@ -303,9 +308,9 @@ def reconcile_gateways(
         if address:
             status["addresses"] = [{"type": "IPAddress", "value": address}]
         write_status(store, gw, status)
-        if address:
+        if address or not load_balancer:
             configs[key] = pc.GatewayConfig(
-                namespace=meta["namespace"], name=meta["name"], class_name=view.class_name, address=address,
+                namespace=meta["namespace"], name=meta["name"], class_name=view.class_name, address=address or "",
                 listeners=tuple(listeners_cfg), tracing=tracing.get(key), log_format=log_formats.get(key, "text"),  # type: ignore[arg-type]
             )
     return configs

@@ -27,9 +27,10 @@ def _target_port(port: dict[str, Any], pod: dict[str, Any]) -> int | None:
 
 
 def reconcile_services(
-    store: Any, pods: list[dict[str, Any]], block: AddressBlock
+    store: Any, pods: list[dict[str, Any]], block: AddressBlock, *, load_balancer: bool = True
 ) -> dict[tuple[str, str], dict[int, list[Endpoint]]]:
-    """Compute every Service's endpoints; give LoadBalancer Services an ingress address.
+    """Compute every Service's endpoints; give LoadBalancer Services an ingress address
+    (unless ``load_balancer`` is False: then they stay pending, as on kind).
 
     Returns the table the cluster DNS serves: ``(svc, ns) -> {port: [Endpoint]}``.
     """
@@ -55,7 +56,7 @@ def reconcile_services(
                     eps.append(Endpoint(ip, target))
             ports[int(port["port"])] = eps
         table[(name, ns)] = ports
-        if spec.get("type") == "LoadBalancer":
+        if spec.get("type") == "LoadBalancer" and load_balancer:
             ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
             if not ingress or not block.contains(ingress[0].get("ip", "")):
                 ip = next(i for i in block.lb_ips() if i not in used_lb)

@@ -234,7 +234,10 @@ class ProxyWorkload:
         self._snapshot = _Snapshot(config, {p: _PortView(tuple(v)) for p, v in ports.items()})
         if first:
             state.log.write(_log_line("info", "readiness", "marking server ready"))
-        desired = {(config.address, p) for p in ports}
+        # Every listener port on the Pod IP (where a port-forward reaches it), and on the
+        # LoadBalancer address when the Gateway has one.
+        hosts = {state.pod.pod_ip, *([config.address] if config.address else [])}
+        desired = {(host, p) for host in hosts for p in ports}
         for addr in [a for a in self._servers if a not in desired]:
             server = self._servers.pop(addr)
             await server.stop()

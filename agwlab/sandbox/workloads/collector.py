@@ -174,6 +174,31 @@ def format_batch(request: trace_service_pb2.ExportTraceServiceRequest) -> str:
 _ID_KEYS = {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
 
 
+def debug_verbosity(config_text: str | None) -> str:
+    """How the traces pipeline's debug exporter prints, from the collector's config file:
+    ``detailed``, ``normal``, ``basic`` (the exporter's default), or ``none`` when the traces
+    pipeline has no debug exporter. No config file at all: ``detailed``.
+
+    Example:
+        >>> debug_verbosity("{exporters: {debug: {}}, service: {pipelines: {traces: {exporters: [debug]}}}}")
+        'basic'
+    """
+    import yaml
+
+    if config_text is None:
+        return "detailed"
+    try:
+        config = yaml.safe_load(config_text) or {}
+        exporters = config.get("exporters") or {}
+        names = (((config.get("service") or {}).get("pipelines") or {}).get("traces") or {}).get("exporters") or []
+    except (yaml.YAMLError, AttributeError):
+        return "none"
+    for name in names:
+        if str(name) == "debug" or str(name).startswith("debug/"):
+            return str((exporters.get(name) or {}).get("verbosity", "basic"))
+    return "none"
+
+
 def _hex_ids_to_base64(node: Any) -> Any:
     """OTLP/JSON writes ids as hex; protobuf's JSON mapping wants base64 for bytes."""
     if isinstance(node, dict):
@@ -260,11 +285,15 @@ class CollectorWorkload:
         self._log: Any = None
         self._stopped = False
         self.batches = 0
+        self.verbosity = "detailed"
 
     def _emit(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
         self.batches += 1
-        if self._log is not None:
-            self._log.write(format_batch(request))
+        if self._log is None or self.verbosity == "none":
+            return
+        text = format_batch(request)
+        # below `detailed` the debug exporter prints only the one-line summary per batch
+        self._log.write(text if self.verbosity == "detailed" else text.split("\n", 1)[0])
 
     async def start(self, pod: PodContext) -> None:
         """Start both receivers.
@@ -274,6 +303,9 @@ class CollectorWorkload:
         """
         self._log = pod.log
         ip = pod.pod_ip
+        config_path = next((a.split("=", 1)[1] for a in pod.args if a.startswith("--config=")), None)
+        files = pod.extra.get("files") or {}
+        self.verbosity = debug_verbosity(files.get(config_path) if config_path in files else None)
         pod.log.write(f"{_ts()}\tinfo\tservice\tStarting otelcol-contrib...\t"
                       f"{_fields({'Version': COLLECTOR_VERSION, 'NumCPU': 2})}")
         # as the HTTP listeners (serving.py): bounded work, idle connections closed
