@@ -93,6 +93,8 @@ def _age() -> PrinterColumn:
                          "server time when this object was created.")
 
 
+_BINDING_COLUMNS = (PrinterColumn("Role"), _age(), PrinterColumn("Users", priority=1),
+                    PrinterColumn("Groups", priority=1), PrinterColumn("ServiceAccounts", priority=1))
 _ALL = ("all",)
 _STATUS = frozenset({"status"})
 
@@ -127,6 +129,9 @@ _KINDS: tuple[KindInfo, ...] = (
                               PrinterColumn("Name", priority=1))),
     KindInfo("", "v1", "Endpoints", "endpoints", "endpoints", ("ep",),
              printer_columns=(PrinterColumn("Endpoints"), _age())),
+    KindInfo("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", ("sa",),
+             subresources=frozenset({"token"}),
+             printer_columns=(PrinterColumn("Secrets", "string"), _age())),
     KindInfo("apps", "v1", "Deployment", "deployments", "deployment", ("deploy",), categories=_ALL,
              subresources=frozenset({"status", "scale"}),
              printer_columns=(PrinterColumn("Ready"), PrinterColumn("Up-to-date", "integer"),
@@ -142,6 +147,14 @@ _KINDS: tuple[KindInfo, ...] = (
     KindInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
              "customresourcedefinition", ("crd", "crds"), namespaced=False, categories=("api-extensions",),
              subresources=_STATUS, printer_columns=(PrinterColumn("Created At", "date"),)),
+    KindInfo("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", namespaced=False,
+             printer_columns=(PrinterColumn("Created At", "date"),)),
+    KindInfo("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
+             "clusterrolebinding", namespaced=False, printer_columns=_BINDING_COLUMNS),
+    KindInfo("rbac.authorization.k8s.io", "v1", "Role", "roles", "role",
+             printer_columns=(PrinterColumn("Created At", "date"),)),
+    KindInfo("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding",
+             printer_columns=_BINDING_COLUMNS),
     KindInfo("gateway.networking.k8s.io", "v1", "GatewayClass", "gatewayclasses", "gatewayclass", ("gc",),
              namespaced=False, categories=("gateway-api",), subresources=_STATUS, custom=True,
              printer_columns=(PrinterColumn("Controller", json_path=".spec.controllerName"),

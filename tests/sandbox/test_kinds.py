@@ -35,7 +35,9 @@ def test_custom_kinds_match_their_crd_schemas():
     for info in all_kinds():
         schema = kind_schema(info.group, info.plural)
         assert schema is not None, info.kind
-        assert "spec" in schema["properties"] or info.kind in ("ConfigMap", "Secret", "Event", "Endpoints")
+        assert "spec" in schema["properties"] or info.kind in (
+            "ConfigMap", "Secret", "Event", "Endpoints", "ServiceAccount", "Role", "ClusterRole", "RoleBinding",
+            "ClusterRoleBinding")
     assert by_kind("agentgateway.dev/v1alpha1", "AgentgatewayBackend").categories == ("agentgateway",)
     gw = by_kind("gateway.networking.k8s.io/v1", "Gateway")
     assert [c.name for c in gw.printer_columns] == ["Class", "Address", "Programmed", "Age"]
@@ -60,4 +62,5 @@ def test_resolve_name(name, kind):
 def test_unknown_lookups():
     assert by_kind("v1", "Widget") is None and by_resource("apps", "widgets") is None
     assert resolve_name("widgets") is None and resolve_name("pods.apps") is None
-    assert set(groups()) == {"", "apps", "apiextensions.k8s.io", "gateway.networking.k8s.io", "agentgateway.dev"}
+    assert set(groups()) == {"", "apps", "apiextensions.k8s.io", "rbac.authorization.k8s.io",
+                             "gateway.networking.k8s.io", "agentgateway.dev"}

@@ -10,6 +10,9 @@ over HTTPS only). The parts:
 * ``fieldsets``: managedFields and the apply merge; ``watch``: the event fan-out
 * ``protobuf``: decoding the Kubernetes protobuf kubectl's typed clients send
 * ``crds``: the CustomResourceDefinition objects; ``tls``: the CA and serving certificate
+* ``users`` / ``tokens``: who a request comes from (the admin token, ServiceAccount tokens)
+* ``rbac`` / ``rbac_validation`` / ``reviews``: RBAC authorization of every request, the
+  checks on RBAC objects, and ``kubectl auth can-i`` / ``whoami``
 
 ``python -m agwlab.sandbox.apiserver --root DIR`` runs it alone.
 """

@@ -32,7 +32,11 @@ from .defaults import list_key_defaults
 from .patch import json_patch, merge_patch, strategic_merge_patch
 from .portforward import portforward_endpoint
 from .service_proxy import proxy_to_service
+from .rbac import Attributes, Authorizer, install_rbac_defaults, request_verb
+from .reviews import self_review
 from .tables import to_table
+from .tokens import ServiceAccountTokens
+from .users import ADMIN, UserInfo
 from .validation import admit, check_unknown
 from .watch import TooOld, WatchHub
 
@@ -127,6 +131,9 @@ class _Server:
         self.paths = paths
         self.version = version
         self.hub = WatchHub(store)
+        self.tokens = ServiceAccountTokens(store, paths.root / "pki" / "sa.key",
+                                           ca_file=paths.root / "pki" / "ca.crt")
+        self.rbac = Authorizer(store)
 
     # ------------------------------------------------------------------ entry
 
@@ -135,7 +142,7 @@ class _Server:
         path = request.url.path.rstrip("/") or "/"
         try:
             if path not in _OPEN_PATHS:
-                self._authorize(request)
+                request.state.user = self._authenticate(request)
             return await self._route(request, path)
         except StoreError as exc:
             return _json(exc.status(), exc.code)
@@ -146,11 +153,39 @@ class _Server:
             return _json(_status(500, "InternalError", f"an error on the server ({type(exc).__name__}: {exc}) "
                                                        "has prevented the request from succeeding"), 500)
 
-    def _authorize(self, request: Request) -> None:
+    def _authenticate(self, request: Request) -> UserInfo:
+        """The admin (the sandbox's own token) or a ServiceAccount (its token); else 401."""
         auth = request.headers.get("authorization", "")
         scheme, _, given = auth.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
-            raise _Http(401, "Unauthorized", "Unauthorized")
+        if scheme.lower() == "bearer":
+            given = given.strip()
+            if hmac.compare_digest(given.encode(), self.token.encode()):
+                return ADMIN
+            user = self.tokens.verify(given)
+            if user is not None:
+                return user
+        raise _Http(401, "Unauthorized", "Unauthorized")
+
+    def admit_connection(self, conn: Any, verb: str, resource: str, subresource: str) -> None:
+        """Authenticate and authorize a service-proxy or port-forward connection.
+
+        Raises:
+            _Http: 401 or 403, with the Status to send.
+        """
+        conn.state.user = self._authenticate(conn)
+        p = conn.path_params
+        try:
+            self._authorize(conn, verb=verb, namespace=p["namespace"], resource=resource, subresource=subresource,
+                            name=p.get("name") or p.get("service") or "")
+        except StoreError as exc:
+            err = _Http(exc.code, exc.reason, exc.message)
+            err.body = exc.status()
+            raise err from None
+
+    def _authorize(self, request: Request, **attrs: str) -> None:
+        """Refuse with Kubernetes' 403 unless RBAC allows the request's user this."""
+        user = getattr(request.state, "user", ADMIN)
+        self.rbac.check(Attributes(user, **attrs))
 
     async def _route(self, request: Request, path: str) -> Response:
         if path in ("/livez", "/readyz", "/healthz"):
@@ -159,6 +194,8 @@ class _Server:
             return _json(self._version())
         parts = [p for p in path.split("/") if p]
         accept = request.headers.get("accept", "")
+        if not (parts and parts[0] in ("api", "apis") and len(parts) > 2 + (parts[0] == "apis")):
+            self._authorize(request, verb=request.method.lower().replace("head", "get"), path=path)
         if parts == ["api"]:
             if "as=APIGroupDiscoveryList" in accept:
                 return _json(discovery.aggregated_discovery(core=True), media_type=_AGGREGATED)
@@ -171,8 +208,9 @@ class _Server:
             return self._openapi(parts)
         if request.method == "POST" and parts in (
                 ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"],
+                ["apis", "authorization.k8s.io", "v1", "selfsubjectrulesreviews"],
                 ["apis", "authentication.k8s.io", "v1", "selfsubjectreviews"]):
-            return self._self_review(parts[1])
+            return await self._self_review(request, parts[1], parts[3])
         if len(parts) >= 2 and parts[0] == "api":
             group, version, rest = "", parts[1], parts[2:]
         elif len(parts) >= 2 and parts[0] == "apis":
@@ -191,16 +229,9 @@ class _Server:
             return _json(listing)
         return await self._resource(request, group, version, rest)
 
-    @staticmethod
-    def _self_review(group: str) -> Response:
-        """``kubectl auth can-i`` / ``whoami``: the sandbox's one user may do everything."""
-        if group == "authorization.k8s.io":
-            return _json({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
-                          "metadata": {}, "spec": {},
-                          "status": {"allowed": True, "reason": "the sandbox has a single admin user"}}, 201)
-        return _json({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1", "metadata": {},
-                      "status": {"userInfo": {"username": "agwlab-admin",
-                                              "groups": ["system:masters", "system:authenticated"]}}}, 201)
+    async def _self_review(self, request: Request, group: str, kind: str) -> Response:
+        """``kubectl auth can-i [--list]`` and ``kubectl auth whoami``."""
+        return _json(self_review(self.rbac, request.state.user, group, await _body(request), kind), 201)
 
     def _version(self) -> dict:
         core = self.version.lstrip("v").split("-")[0].split(".")
@@ -235,6 +266,9 @@ class _Server:
         if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
             namespace, rest = rest[1], rest[2:]
         plural, name, sub = rest[0], rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None
+        self._authorize(request, verb=request_verb(request.method, name, request.query_params.get("watch")),
+                        namespace=namespace or (rest[1] if plural == "namespaces" and len(rest) > 1 else ""),
+                        group=group, resource=plural, subresource=sub or "", name=name or "")
         if len(rest) > 3:
             raise NotFound("the server could not find the requested resource")
         info = by_resource(group, plural)
@@ -270,6 +304,8 @@ class _Server:
                 return await self._patch(request, info, namespace, name, sub)
             if method == "DELETE" and sub is None:
                 return self._delete(request, info, namespace, name)
+            if method == "POST" and sub == "token":
+                return _json(self.tokens.request(namespace or "", name, await _body(request)), 201)
         raise _Http(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
     def _fetch(self, info: KindInfo, namespace: str | None, name: str) -> dict:
@@ -661,6 +697,7 @@ def create_app(store: Store, *, token: str, paths: SandboxPaths, version: str = 
         version: what ``/version`` reports; kubectl's dispatcher picks its kubectl by it.
     """
     install_crds(store)
+    install_rbac_defaults(store)
     server = _Server(store, token, paths, version)
     # Build the OpenAPI index now, not on kubectl's first call. CEL rules are compiled per
     # kind on first use (validation.compile_rules): compiling all ~950 up front costs ~18 MB.
@@ -669,7 +706,7 @@ def create_app(store: Store, *, token: str, paths: SandboxPaths, version: str = 
 
     async def service_proxy(request: Request) -> Response:
         try:
-            server._authorize(request)
+            server.admit_connection(request, request_verb(request.method, "x"), "services", "proxy")
         except _Http as exc:
             return _json(exc.body, exc.code)
         p = request.path_params
@@ -677,7 +714,8 @@ def create_app(store: Store, *, token: str, paths: SandboxPaths, version: str = 
 
     app = Starlette(routes=[
         WebSocketRoute("/api/v1/namespaces/{namespace}/pods/{name}/portforward",
-                       portforward_endpoint(store, server._authorize)),
+                       portforward_endpoint(store, lambda ws: server.admit_connection(
+                           ws, "create", "pods", "portforward"))),
         Route("/api/v1/namespaces/{namespace}/services/{service}/proxy", service_proxy, methods=methods),
         Route("/api/v1/namespaces/{namespace}/services/{service}/proxy/{rest:path}", service_proxy,
               methods=methods),

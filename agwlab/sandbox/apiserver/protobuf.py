@@ -27,7 +27,10 @@ __all__ = ["MAGIC", "decode"]
 MAGIC = b"k8s\x00"
 _META = "k8s.io.apimachinery.pkg.apis.meta.v1."
 _GROUP_PACKAGES = {"": "k8s.io.api.core.v1.", "v1": "k8s.io.api.core.v1.", "apps/v1": "k8s.io.api.apps.v1.",
-                   "autoscaling/v1": "k8s.io.api.autoscaling.v1."}
+                   "autoscaling/v1": "k8s.io.api.autoscaling.v1.",
+                   "rbac.authorization.k8s.io/v1": "k8s.io.api.rbac.v1.",
+                   "authorization.k8s.io/v1": "k8s.io.api.authorization.v1.",
+                   "authentication.k8s.io/v1": "k8s.io.api.authentication.v1."}
 
 
 @functools.lru_cache(maxsize=1)

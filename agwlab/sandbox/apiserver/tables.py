@@ -198,6 +198,20 @@ def _builtin_cells(info: KindInfo, o: dict) -> list[Any]:
                 o.get("message", ""), _age(first), o.get("count", 1), meta.get("name", "")]
     if k == "CustomResourceDefinition":
         return [meta.get("creationTimestamp") or "<unknown>"]
+    if k == "ServiceAccount":
+        return [len(o.get("secrets") or []), age]
+    if k in ("Role", "ClusterRole"):
+        return [meta.get("creationTimestamp") or "<unknown>"]
+    if k in ("RoleBinding", "ClusterRoleBinding"):
+        ref = o.get("roleRef") or {}
+        subjects = [s for s in o.get("subjects") or [] if isinstance(s, dict)]
+
+        def named(kind: str) -> str:
+            return ", ".join(s.get("name", "") for s in subjects if s.get("kind") == kind)
+
+        accounts = ", ".join(f"{s.get('namespace', '')}/{s.get('name', '')}" for s in subjects
+                             if s.get("kind") == "ServiceAccount")
+        return [f"{ref.get('kind', '')}/{ref.get('name', '')}", age, named("User"), named("Group"), accounts]
     if k == "Endpoints":
         eps = []
         for subset in o.get("subsets") or []:

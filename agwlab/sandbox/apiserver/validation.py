@@ -32,6 +32,7 @@ from .. import kinds as _kinds
 from ..schemas import kind_schema
 from ..store import BadRequest, Invalid, NotFound
 from .defaults import apply_builtin_defaults
+from . import rbac_validation
 
 __all__ = ["admit", "check_unknown", "compile_rules", "validate_name", "warm_up"]
 
@@ -416,6 +417,7 @@ def admit(obj: dict, *, field_validation: str = "Strict", info: _kinds.KindInfo 
 def _builtin_checks(obj: dict, info: _kinds.KindInfo, walker: _Walker) -> None:
     """The few built-in rules a learner's manifest is likely to trip over."""
     spec = obj.get("spec") or {}
+    rbac_validation.check_object(obj, walker.cause)
     if info.kind in ("Deployment", "ReplicaSet"):
         selector = (spec.get("selector") or {}).get("matchLabels") or {}
         labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
@@ -511,6 +513,7 @@ def _immutable_checks(old: dict, new: dict, info: _kinds.KindInfo, walker: _Walk
     """The fields the real server refuses to change once an object exists."""
     if info.custom:
         return
+    rbac_validation.check_unchanged(old, new, walker.cause)
     before, after = old.get("spec") or {}, new.get("spec") or {}
     if info.kind in ("Deployment", "ReplicaSet"):
         if before.get("selector") != after.get("selector"):

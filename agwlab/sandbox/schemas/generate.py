@@ -42,6 +42,11 @@ BUILTINS = {
     ("apps", "deployments"): "V1Deployment",
     ("apps", "replicasets"): "V1ReplicaSet",
     ("apiextensions.k8s.io", "customresourcedefinitions"): "V1CustomResourceDefinition",
+    ("", "serviceaccounts"): "V1ServiceAccount",
+    ("rbac.authorization.k8s.io", "roles"): "V1Role",
+    ("rbac.authorization.k8s.io", "clusterroles"): "V1ClusterRole",
+    ("rbac.authorization.k8s.io", "rolebindings"): "V1RoleBinding",
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): "V1ClusterRoleBinding",
 }
 
 CRD_FILES = {
