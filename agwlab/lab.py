@@ -251,6 +251,9 @@ def connect(
         SandboxUnavailable: the sandbox could not be started.
         LabError: an unknown target, no usable kubeconfig, or an invalid namespace name.
     """
+    from .notebook import install as _short_errors
+
+    _short_errors()  # in a notebook, agwlab's errors show as one line with the fix
     chosen = (target or os.environ.get("AGWLAB_TARGET", "") or "sandbox").strip().lower()
     if chosen not in ("sandbox", "cluster"):
         raise LabError(f"unknown target {chosen!r}: use 'sandbox' or 'cluster' (or set AGWLAB_TARGET)")
