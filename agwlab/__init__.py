@@ -5,7 +5,8 @@ The notebooks import what they need from here::
     from agwlab import connect, check, kube, manifests, llm, traces, metrics, widgets
 
     lab = connect()               # the sandbox (started if needed), or AGWLAB_TARGET=cluster
-    kube.apply(lab, manifests.stage("llm", api_key=lab.api_key()))
+    kube.apply(lab, manifests.gateway(lab.names, gateway_class=lab.gateway_class))
+    prepare(lab, "llm", "tracing")   # or catch up on what earlier notebooks apply
 
 Names are loaded on first use, so ``python -m agwlab sandbox …`` and the sandbox itself
 do not pay for the notebook stack (kubernetes client, pandas, ipywidgets).

@@ -107,8 +107,8 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _manifests(args: argparse.Namespace) -> int:
-    from .manifests import stage_yaml
     from .names import names_for
+    from .stages import stage_yaml
 
     try:
         names = names_for(context_namespace=args.namespace, environ={} if args.namespace else None)
@@ -139,6 +139,12 @@ def _notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stage_names() -> list[str]:
+    from .stages import STAGES
+
+    return list(STAGES)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agwlab", description="agentgateway lab guide")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     sb.add_argument("--tail", type=int, default=50, help="logs: how many lines (0 = all)")
     sb.set_defaults(func=_sandbox)
     mf = sub.add_parser("manifests", help="print, as YAML, what one stage of the lab applies")
-    mf.add_argument("stage", choices=["llm", "tracing", "mcp"])
+    mf.add_argument("stage", choices=_stage_names())
     mf.add_argument(
         "-n", "--namespace", help="the learner's namespace (default $AGWLAB_NAMESPACE, else the docs' layout)"
     )

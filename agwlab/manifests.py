@@ -1,29 +1,28 @@
-"""The lab's Kubernetes objects, stage by stage, as the tutorial has them, corrected.
+"""The lab's Kubernetes objects, as the tutorial has them, corrected.
 
 Each object is a :class:`Manifest`: the dict that is applied, the YAML a reader can copy
 (Secret values shown as ``$ANTHROPIC_API_KEY``), and a note saying what changed from the
-original tutorial and why. The stages:
-
-- ``"llm"``: Gateway, Secret, AgentgatewayBackend for Anthropic, HTTPRoute ``/anthropic``.
-- ``"tracing"``: the AgentgatewayPolicy that turns tracing on. It exports to the collector
-  the agentgateway docs install with Helm; :func:`collector` writes that collector out for
-  clusters that have none.
-- ``"mcp"``: the MCP website fetcher (Deployment + Service), its AgentgatewayBackend and
-  the HTTPRoute ``/mcp``.
+original tutorial and why. Every function takes the lab's names (``lab.names``; default:
+the layout of agentgateway's docs). Which objects make up which stage is declared in
+:mod:`agwlab.stages`.
 
 Example:
-    >>> print(stage_yaml("mcp", api_key=None))   # doctest: +ELLIPSIS
-    # MCP server ...
+    >>> print(mcp_route().yaml())   # doctest: +ELLIPSIS
+    apiVersion: gateway.networking.k8s.io/v1
+    kind: HTTPRoute
+    metadata:
+      name: mcp-route
+      namespace: agentgateway-system
+    ...
 """
 
 from __future__ import annotations
 
 import copy
 import html
-import os
 import textwrap
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
@@ -44,22 +43,18 @@ __all__ = [
     "LAB_LABEL",
     "Manifest",
     "ManifestList",
-    "Stage",
     "anthropic_backend",
     "anthropic_secret",
     "claude_route",
     "collector",
     "gateway",
-    "lab_objects",
     "mcp_backend",
     "mcp_fetcher",
     "mcp_route",
-    "stage",
-    "stage_yaml",
+    "to_yaml",
     "tracing_policy",
+    "wrap_note",
 ]
-
-Stage = Literal["llm", "tracing", "mcp"]
 
 DEFAULT_MODEL = "claude-sonnet-4-5-20250929"
 _KEY_PLACEHOLDER = "$ANTHROPIC_API_KEY"
@@ -119,7 +114,7 @@ class Manifest:
         return redact(to_yaml(self.shown if self.shown is not None else self.obj))
 
     def __str__(self) -> str:
-        comment = "".join(f"# {line}\n" for line in _wrap(self.note)) if self.note else ""
+        comment = "".join(f"# {line}\n" for line in wrap_note(self.note)) if self.note else ""
         return comment + self.yaml()
 
     def __repr__(self) -> str:
@@ -520,100 +515,6 @@ def mcp_route(names: Names = DEFAULT_NAMES) -> Manifest:
     )
 
 
-def stage(
-    name: Stage,
-    *,
-    api_key: ApiKey | str | None = None,
-    gateway_class: str = "agentgateway",
-    model: str | None = DEFAULT_MODEL,
-    names: Names = DEFAULT_NAMES,
-) -> ManifestList:
-    """Every object of one stage, in the order to apply them.
-
-    Args:
-        name: ``"llm"``, ``"tracing"`` or ``"mcp"``.
-        names: the lab's names (``lab.names``).
-        api_key: the key for the Secret (``"llm"`` only); ``None`` leaves ``$ANTHROPIC_API_KEY`` in it.
-        gateway_class: the Gateway's class.
-        model: the model the Anthropic backend pins (``None``: the client's choice).
-
-    Raises:
-        ValueError: an unknown stage.
-    """
-    if name == "llm":
-        return ManifestList(
-            [
-                gateway(names, gateway_class=gateway_class),
-                anthropic_secret(api_key, names),
-                anthropic_backend(names, model=model),
-                claude_route(names),
-            ]
-        )
-    if name == "tracing":
-        return ManifestList([tracing_policy(names)])
-    if name == "mcp":
-        return ManifestList([*mcp_fetcher(names), mcp_backend(names), mcp_route(names)])
-    raise ValueError(f"unknown stage {name!r}: use llm, tracing or mcp")
-
-
-_STAGE_TITLES = {
-    "llm": "Claude through agentgateway: Gateway, Secret, AgentgatewayBackend, HTTPRoute",
-    "tracing": "Tracing: the AgentgatewayPolicy that exports spans to the OpenTelemetry collector",
-    "mcp": "MCP server: the website fetcher, its AgentgatewayBackend and the /mcp HTTPRoute",
-}
-
-
-def stage_yaml(
-    name: Stage,
-    *,
-    api_key: str | None,
-    gateway_class: str | None = None,
-    model: str | None = DEFAULT_MODEL,
-    names: Names = DEFAULT_NAMES,
-) -> str:
-    """One stage as a multi-document YAML stream for ``kubectl apply -f -``.
-
-    The Secret carries ``api_key`` (default: ``$ANTHROPIC_API_KEY`` from the environment; if
-    that is unset too, the literal placeholder ``$ANTHROPIC_API_KEY``). Notes on what changed
-    from the tutorial are YAML comments.
-
-    Example:
-        python -m agwlab manifests llm | kubectl apply -f -
-    """
-    key = api_key or os.environ.get("ANTHROPIC_API_KEY") or None
-    cls = gateway_class or os.environ.get("AGWLAB_GATEWAY_CLASS") or "agentgateway"
-    docs = []
-    for m in stage(name, api_key=key, gateway_class=cls, model=model, names=names):
-        comment = "".join(f"# {line}\n" for line in _wrap(m.note)) if m.note else ""
-        docs.append(comment + to_yaml(m.obj))
-    header = f"# {_STAGE_TITLES[name]}\n"
-    if name == "tracing":
-        header += "".join(f"# {line}\n" for line in _collector_hint(names))
-    return header + "---\n".join(docs)
-
-
-def _collector_hint(names: Names) -> tuple[str, ...]:
-    return (
-        f"It needs the collector {names.collector} in namespace {names.telemetry_namespace}, e.g.:",
-        f"  helm upgrade -i {names.collector} opentelemetry-collector \\",
-        "    --repo https://open-telemetry.github.io/opentelemetry-helm-charts "
-        f"-n {names.telemetry_namespace} --create-namespace \\",
-        "    --set mode=deployment --set image.repository=otel/opentelemetry-collector-contrib \\",
-        "    --set command.name=otelcol-contrib",
-        "with an otlp receiver and the debug exporter (verbosity: detailed) in its traces pipeline.",
-    )
-
-
-def _wrap(text: str, width: int = 98) -> list[str]:
+def wrap_note(text: str, width: int = 98) -> list[str]:
+    """A note as YAML comment lines' text."""
     return textwrap.wrap(text, width=width)
-
-
-def lab_objects(names: Names = DEFAULT_NAMES) -> list[tuple[str, str, str | None]]:
-    """``(kind, name, namespace)`` of everything the lab may create, in creation order.
-
-    The collector is among them (the lab installs one where none is); cleanup deletes in
-    reverse, and only objects that carry :data:`LAB_LABEL`.
-    """
-    ordered = [*stage("llm", names=names), *collector(names), *stage("tracing", names=names),
-               *stage("mcp", names=names)]
-    return [(m.kind, m.name, m.namespace) for m in ordered]

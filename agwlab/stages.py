@@ -1,27 +1,38 @@
-"""The lab's stages: bring a cluster to the state a notebook needs, check it, clean it up.
+"""The lab's stages: what each notebook leaves in the cluster, declared once.
 
-``prepare`` applies what the earlier notebooks apply (idempotently) and waits until the
-proxy serves it; ``preflight`` checks tools, API, CRDs, GatewayClass, collector and
-Prometheus; ``cleanup`` deletes what the lab made, in reverse order, and ``leftovers``
-says what is still there.
+A :class:`StageSpec` says which objects a stage applies, what must be true before it
+counts as done, and how the data plane proves it serves the stage. :data:`REGISTRY` holds
+them in order; everything else reads it: ``prepare`` (catch-up for a later notebook),
+``cleanup`` and ``leftovers``, ``python -m agwlab manifests``, and the tests. Adding a stage
+is one new entry here (and its objects in :mod:`agwlab.manifests`).
+
+``preflight`` checks tools, API, CRDs, GatewayClass, collector and Prometheus.
 
 Example:
+    >>> [s.name for s in REGISTRY]
+    ['llm', 'tracing', 'mcp']
+    >>> [(m.kind, m.name) for m in objects("tracing")]
+    [('AgentgatewayPolicy', 'tracing')]
     >>> from agwlab import connect                    # doctest: +SKIP
-    >>> from agwlab.stages import prepare, cleanup    # doctest: +SKIP
     >>> lab = connect(); prepare(lab, "llm", "mcp")   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from . import manifests
 from .errors import LabError, from_api_error
-from .lab import Lab
+from .manifests import DEFAULT_MODEL, Manifest, ManifestList
 from .names import (
     AGENTGATEWAY_CHART,
     AGENTGATEWAY_CRDS_CHART,
     CONTROLLER_NAMESPACE,
+    DEFAULT_NAMES,
     GATEWAY_API_VERSION,
     LAB_LABEL,
     MCP_PROTOCOL_VERSION,
@@ -29,29 +40,122 @@ from .names import (
     Names,
 )
 
-__all__ = ["STAGES", "cleanup", "data_plane_probe", "leftovers", "preflight", "prepare"]
+if TYPE_CHECKING:
+    from .lab import Lab
+    from .secrets import ApiKey
+
+__all__ = [
+    "REGISTRY",
+    "STAGES",
+    "Options",
+    "Probe",
+    "StageSpec",
+    "Wait",
+    "cleanup",
+    "data_plane_probe",
+    "get_stage",
+    "lab_objects",
+    "leftovers",
+    "objects",
+    "preflight",
+    "prepare",
+    "stage_yaml",
+]
 
 
-STAGES = ("llm", "tracing", "mcp")
+@dataclass(frozen=True)
+class Options:
+    """What a stage's objects depend on besides the names.
 
-def _ready(stage: str, n: Names) -> list[tuple[str, str, str, str]]:
-    """What must be true before a stage counts as done: (kind, name, namespace, condition)."""
-    return {
-        "llm": [
-            ("Gateway", n.gateway, n.namespace, "Programmed"),
-            ("AgentgatewayBackend", n.llm_backend, n.namespace, "Accepted"),
-            ("HTTPRoute", n.llm_route, n.namespace, "Accepted"),
-        ],
-        "tracing": [
-            ("Deployment", n.collector, n.telemetry_namespace, "Available"),
-            ("AgentgatewayPolicy", n.tracing_policy, n.namespace, "Accepted"),
-        ],
-        "mcp": [
-            ("Deployment", n.fetcher, n.mcp_namespace, "Available"),
-            ("AgentgatewayBackend", n.mcp_backend, n.namespace, "Accepted"),
-            ("HTTPRoute", n.mcp_route, n.namespace, "Accepted"),
-        ],
-    }[stage]
+    Attributes:
+        api_key: the key for the Secret (``None``: the placeholder ``$ANTHROPIC_API_KEY``).
+        gateway_class: the Gateway's class.
+        model: the model the Anthropic backend pins (``None``: the client's choice).
+    """
+
+    api_key: ApiKey | str | None = None
+    gateway_class: str = "agentgateway"
+    model: str | None = DEFAULT_MODEL
+
+
+@dataclass(frozen=True)
+class Wait:
+    """One condition to wait for: ``kind`` ``namespace/name`` has ``condition`` True."""
+
+    kind: str
+    name: str
+    namespace: str
+    condition: str
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A request to the Gateway that proves the proxy serves a stage.
+
+    Attributes:
+        path: where on the Gateway's listener.
+        body: the JSON body posted.
+        headers: extra request headers.
+        ok: which answers count (given the status code).
+        says: what a pass means, for the check's line.
+    """
+
+    path: str
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+    ok: Callable[[int], bool] = lambda status: status == 200
+    says: str = ""
+
+
+@dataclass(frozen=True)
+class Prerequisite:
+    """Objects a stage needs that may already be installed by someone else (e.g. with Helm).
+
+    They are applied only when ``present`` (kind, name, namespace) is missing, and cleanup
+    deletes them only if the lab created them.
+    """
+
+    build: Callable[[Names], ManifestList]
+    present: Callable[[Names], tuple[str, str, str]]
+    hint: Callable[[Names], tuple[str, ...]] = lambda names: ()
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage of the lab.
+
+    Attributes:
+        name: how notebooks, ``prepare`` and the CLI name it.
+        notebook: the notebook that applies it step by step.
+        title: one line saying what it applies (the YAML header of ``manifests``).
+        build: its objects, in the order to apply them.
+        ready: what must be true before it counts as done.
+        probe: how the data plane proves it serves the stage (``None``: nothing to probe).
+        prerequisite: objects it needs that may exist already.
+        needs_key: whether its objects hold the Anthropic key.
+    """
+
+    name: str
+    notebook: str
+    title: str
+    build: Callable[[Names, Options], list[Manifest]]
+    ready: Callable[[Names], list[Wait]]
+    probe: Probe | None = None
+    prerequisite: Prerequisite | None = None
+    needs_key: bool = False
+
+
+def _collector_hint(names: Names) -> tuple[str, ...]:
+    return (
+        f"It needs the collector {names.collector} in namespace {names.telemetry_namespace}, e.g.:",
+        f"  helm upgrade -i {names.collector} opentelemetry-collector \\",
+        "    --repo https://open-telemetry.github.io/opentelemetry-helm-charts "
+        f"-n {names.telemetry_namespace} --create-namespace \\",
+        "    --set mode=deployment --set image.repository=otel/opentelemetry-collector-contrib \\",
+        "    --set command.name=otelcol-contrib",
+        "with an otlp receiver and the debug exporter (verbosity: detailed) in its traces pipeline.",
+    )
+
 
 MCP_INITIALIZE = {
     "jsonrpc": "2.0",
@@ -63,7 +167,141 @@ MCP_INITIALIZE = {
         "clientInfo": {"name": "agwlab-probe", "version": "1"},
     },
 }
-MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+
+REGISTRY: tuple[StageSpec, ...] = (
+    StageSpec(
+        name="llm",
+        notebook="01-claude-llm-connection",
+        title="Claude through agentgateway: Gateway, Secret, AgentgatewayBackend, HTTPRoute",
+        build=lambda n, o: [
+            manifests.gateway(n, gateway_class=o.gateway_class),
+            manifests.anthropic_secret(o.api_key, n),
+            manifests.anthropic_backend(n, model=o.model),
+            manifests.claude_route(n),
+        ],
+        ready=lambda n: [
+            Wait("Gateway", n.gateway, n.namespace, "Programmed"),
+            Wait("AgentgatewayBackend", n.llm_backend, n.namespace, "Accepted"),
+            Wait("HTTPRoute", n.llm_route, n.namespace, "Accepted"),
+        ],
+        # a body the gateway refuses itself (400), so nothing reaches Claude; 404 means no route
+        probe=Probe(
+            "/anthropic",
+            {"messages": "not a list: the gateway answers 400 without calling Claude"},
+            ok=lambda status: status != 404,
+            says="the proxy serves /anthropic",
+        ),
+        needs_key=True,
+    ),
+    StageSpec(
+        name="tracing",
+        notebook="02-traces",
+        title="Tracing: the AgentgatewayPolicy that exports spans to the OpenTelemetry collector",
+        build=lambda n, o: [manifests.tracing_policy(n)],
+        ready=lambda n: [
+            Wait("Deployment", n.collector, n.telemetry_namespace, "Available"),
+            Wait("AgentgatewayPolicy", n.tracing_policy, n.namespace, "Accepted"),
+        ],
+        prerequisite=Prerequisite(
+            build=manifests.collector,
+            present=lambda n: ("Deployment", n.collector, n.telemetry_namespace),
+            hint=_collector_hint,
+        ),
+    ),
+    StageSpec(
+        name="mcp",
+        notebook="03-mcp-server",
+        title="MCP server: the website fetcher, its AgentgatewayBackend and the /mcp HTTPRoute",
+        build=lambda n, o: [*manifests.mcp_fetcher(n), manifests.mcp_backend(n), manifests.mcp_route(n)],
+        ready=lambda n: [
+            Wait("Deployment", n.fetcher, n.mcp_namespace, "Available"),
+            Wait("AgentgatewayBackend", n.mcp_backend, n.namespace, "Accepted"),
+            Wait("HTTPRoute", n.mcp_route, n.namespace, "Accepted"),
+        ],
+        probe=Probe(
+            "/mcp",
+            MCP_INITIALIZE,
+            {"content-type": "application/json", "accept": "application/json, text/event-stream"},
+            says="the proxy answers MCP initialize on /mcp",
+        ),
+    ),
+)
+
+# The stages' names, in order.
+STAGES: tuple[str, ...] = tuple(s.name for s in REGISTRY)
+
+
+def get_stage(name: str) -> StageSpec:
+    """The stage called ``name``.
+
+    Raises:
+        LabError: no such stage (the message lists the stages).
+    """
+    for spec in REGISTRY:
+        if spec.name == name:
+            return spec
+    raise LabError(f"unknown stage {name!r}: use one of {', '.join(STAGES)}")
+
+
+def objects(
+    stage: str,
+    *,
+    names: Names = DEFAULT_NAMES,
+    api_key: ApiKey | str | None = None,
+    gateway_class: str = "agentgateway",
+    model: str | None = DEFAULT_MODEL,
+) -> ManifestList:
+    """Every object of one stage, in the order to apply them (without its prerequisite).
+
+    Raises:
+        LabError: an unknown stage.
+    """
+    spec = get_stage(stage)
+    return ManifestList(spec.build(names, Options(api_key, gateway_class, model)))
+
+
+def stage_yaml(
+    stage: str,
+    *,
+    api_key: str | None,
+    gateway_class: str | None = None,
+    model: str | None = DEFAULT_MODEL,
+    names: Names = DEFAULT_NAMES,
+) -> str:
+    """One stage as a multi-document YAML stream for ``kubectl apply -f -``.
+
+    The Secret carries ``api_key`` (default: ``$ANTHROPIC_API_KEY`` from the environment; if
+    that is unset too, the literal placeholder ``$ANTHROPIC_API_KEY``). Notes on what changed
+    from the tutorial are YAML comments.
+
+    Example:
+        python -m agwlab manifests llm | kubectl apply -f -
+    """
+    spec = get_stage(stage)
+    key = api_key or os.environ.get("ANTHROPIC_API_KEY") or None
+    cls = gateway_class or os.environ.get("AGWLAB_GATEWAY_CLASS") or "agentgateway"
+    docs = []
+    for m in objects(stage, names=names, api_key=key, gateway_class=cls, model=model):
+        comment = "".join(f"# {line}\n" for line in manifests.wrap_note(m.note)) if m.note else ""
+        docs.append(comment + manifests.to_yaml(m.obj))
+    header = f"# {spec.title}\n"
+    if spec.prerequisite:
+        header += "".join(f"# {line}\n" for line in spec.prerequisite.hint(names))
+    return header + "---\n".join(docs)
+
+
+def lab_objects(names: Names = DEFAULT_NAMES) -> list[tuple[str, str, str | None]]:
+    """``(kind, name, namespace)`` of everything the lab may create, in creation order.
+
+    Prerequisites (the collector) are among them, before their stage; cleanup deletes in
+    reverse, and only objects that carry the lab's label.
+    """
+    ordered: list[Manifest] = []
+    for spec in REGISTRY:
+        if spec.prerequisite:
+            ordered.extend(spec.prerequisite.build(names))
+        ordered.extend(objects(spec.name, names=names))
+    return [(m.kind, m.name, m.namespace) for m in ordered]
 
 
 def data_plane_probe(lab: Lab, stage: str) -> Any:
@@ -72,74 +310,72 @@ def data_plane_probe(lab: Lab, stage: str) -> Any:
     ``llm``: ``POST /anthropic`` with a body the gateway refuses itself (so nothing reaches
     Claude) must not be ``404 route not found``. ``mcp``: an MCP ``initialize`` on ``/mcp``
     must answer 200.
+
+    Raises:
+        LabError: the stage is unknown or has nothing to probe.
     """
     from .checks import http_probe
 
-    if stage == "mcp":
-        return http_probe(
-            lab.gateway_url("/mcp"), method="POST", json=MCP_INITIALIZE, headers=MCP_HEADERS, expect=(200,)
-        )
+    probe = get_stage(stage).probe
+    if probe is None:
+        raise LabError(f"stage {stage!r} has no data-plane probe")
     return http_probe(
-        lab.gateway_url("/anthropic"),
+        lab.gateway_url(probe.path),
         method="POST",
-        json={"messages": "not a list: the gateway answers 400 without calling Claude"},
-        expect=lambda r: r.status_code != 404,
+        json=probe.body,
+        headers=probe.headers or None,
+        expect=lambda r: probe.ok(r.status_code),
     )
-
-
-def _collector_installed(lab: Lab) -> bool:
-    """Whether a collector Deployment exists, installed by the lab or by anyone else (e.g. Helm)."""
-    from . import kube
-
-    found = kube.get(lab, "Deployment", lab.names.collector, lab.telemetry_namespace, missing_ok=True)
-    return found is not None
 
 
 def prepare(lab: Lab, *stages: str, timeout: float = 60) -> None:
     """Bring the lab to the state the notebooks of ``stages`` leave (idempotent).
 
     Applies each stage's objects (unchanged ones stay unchanged), waits until they are
-    ready, and probes the data plane. For ``tracing``, a collector is installed only where
-    there is none; one installed otherwise (e.g. with Helm) is left alone.
+    ready, and probes the data plane. A prerequisite (the collector for ``tracing``) is
+    installed only where there is none; one installed otherwise (e.g. with Helm) is left alone.
 
     Raises:
+        LabError: an unknown stage.
         WaitTimeout: something did not become ready in time.
         CheckFailed: in strict mode, when the proxy does not serve a route.
     """
-    from . import kube, manifests
+    from . import kube
     from .checks import check
 
-    for stage in stages:
-        if stage not in STAGES:
-            raise LabError(f"unknown stage {stage!r}: use one of {', '.join(STAGES)}")
-        objs = manifests.stage(
-            stage,  # type: ignore[arg-type]
-            api_key=lab.api_key() if stage == "llm" else None,
-            gateway_class=lab.gateway_class,
+    specs = [get_stage(s) for s in stages]
+    for spec in specs:
+        objs = objects(
+            spec.name,
             names=lab.names,
+            api_key=lab.api_key() if spec.needs_key else None,
+            gateway_class=lab.gateway_class,
         )
-        if stage == "tracing" and not _collector_installed(lab):
-            objs = manifests.ManifestList([*manifests.collector(lab.names), *objs])
+        if spec.prerequisite:
+            kind, name, namespace = spec.prerequisite.present(lab.names)
+            if kube.get(lab, kind, name, namespace, missing_ok=True) is None:
+                objs = ManifestList([*spec.prerequisite.build(lab.names), *objs])
         applied = kube.apply(lab, objs, quiet=True)
         changed = [str(a) for a in applied if a.action != "unchanged"]
-        for kind, name, namespace, condition in _ready(stage, lab.names):
-            kube.wait_for(lab, kind, name, namespace, condition=condition, timeout=timeout, quiet=True)
+        for wait in spec.ready(lab.names):
+            kube.wait_for(
+                lab, wait.kind, wait.name, wait.namespace, condition=wait.condition, timeout=timeout, quiet=True
+            )
         summary = f"{len(applied)} objects, {len(changed)} changed" + (
             f" ({'; '.join(changed)})" if changed else ""
         )
-        if stage in ("llm", "mcp"):
-            path = "/anthropic" if stage == "llm" else "/mcp"
+        if spec.probe:
             check(
                 "prepare",
-                stage,
-                data_plane_probe(lab, stage),
-                what=f"stage {stage} is in place ({summary}) and the proxy serves {path}",
+                spec.name,
+                data_plane_probe(lab, spec.name),
+                what=f"stage {spec.name} is in place ({summary}) and {spec.probe.says}",
                 hint="read the conditions with kube.get(lab, ...) and the proxy's log with "
                 "traces.proxy_log(lab)",
                 timeout=timeout,
             )
         else:
-            check("prepare", stage, True, what=f"stage {stage} is in place ({summary})", hint="")
+            check("prepare", spec.name, True, what=f"stage {spec.name} is in place ({summary})", hint="")
 
 
 def _served(lab: Lab, api_version: str, kind: str) -> bool:
@@ -352,20 +588,6 @@ def preflight(lab: Lab) -> list[Any]:
     return results
 
 
-# Kinds the lab creates objects of, for proving that cleanup left nothing behind.
-_LAB_KINDS = (
-    "Gateway",
-    "HTTPRoute",
-    "AgentgatewayBackend",
-    "AgentgatewayPolicy",
-    "Secret",
-    "Service",
-    "Deployment",
-    "ConfigMap",
-    "Namespace",
-)
-
-
 def cleanup(lab: Lab, *, timeout: float = 60) -> list[str]:
     """Delete everything the lab created, in reverse creation order (missing objects are fine).
 
@@ -376,10 +598,10 @@ def cleanup(lab: Lab, *, timeout: float = 60) -> list[str]:
     Returns:
         One line per object saying what happened.
     """
-    from . import kube, manifests
+    from . import kube
 
     done = []
-    for kind, name, namespace in reversed(manifests.lab_objects(lab.names)):
+    for kind, name, namespace in reversed(lab_objects(lab.names)):
         obj = kube.get(lab, kind, name, namespace, missing_ok=True)
         label = f"{kind.lower()}/{name}"
         if obj is None:
@@ -405,10 +627,11 @@ def cleanup(lab: Lab, *, timeout: float = 60) -> list[str]:
 
 def leftovers(lab: Lab) -> list[str]:
     """Objects of the lab still in the cluster: anything labelled as the lab's, and the proxy."""
-    from . import kube, manifests
+    from . import kube
 
     found = []
-    for kind in _LAB_KINDS:
+    kinds = dict.fromkeys(kind for kind, _, _ in lab_objects(lab.names))
+    for kind in kinds:
         for obj in kube.list_objects(lab, kind, labels=dict(LAB_LABEL)):
             meta = obj["metadata"]
             if meta.get("deletionTimestamp"):

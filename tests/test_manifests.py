@@ -2,14 +2,14 @@
 
 import yaml
 
-from agwlab import manifests
+from agwlab import manifests, stages
 from agwlab.secrets import ApiKey
 
 KEY = "sk-ant-api03-MANIFESTKEYvalue0123456789-wxyz"
 
 
 def _by_kind(stage, **kw):
-    return {(m.kind, m.name): m for m in manifests.stage(stage, **kw)}
+    return {(m.kind, m.name): m for m in stages.objects(stage, **kw)}
 
 
 def test_gateway_uses_the_oss_class_and_accepts_routes_from_all_namespaces():
@@ -29,7 +29,7 @@ def test_gateway_uses_the_oss_class_and_accepts_routes_from_all_namespaces():
 
 
 def test_every_route_attaches_to_the_gateway_by_name_and_namespace():
-    routes = [m for s in ("llm", "mcp") for m in manifests.stage(s) if m.kind == "HTTPRoute"]
+    routes = [m for s in ("llm", "mcp") for m in stages.objects(s) if m.kind == "HTTPRoute"]
     assert {r.name for r in routes} == {"claude", "mcp-route"}
     for route in routes:
         assert route.obj["spec"]["parentRefs"] == [
@@ -92,9 +92,9 @@ def test_secret_carries_the_key_but_never_shows_it():
 
 def test_every_object_is_labelled_and_corrections_are_explained():
     for stage in ("llm", "tracing", "mcp"):
-        for m in manifests.stage(stage):
+        for m in stages.objects(stage):
             assert m.obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "agwlab"
-    notes = {m.name: m.note for s in ("llm", "tracing", "mcp") for m in manifests.stage(s)}
+    notes = {m.name: m.note for s in ("llm", "tracing", "mcp") for m in stages.objects(s)}
     assert "URLRewrite" in notes["claude"]
     assert "spec.type" in notes["mcp-backend"]
     assert "enterprise-agentgateway" in notes["agentgateway-route"]
@@ -102,28 +102,28 @@ def test_every_object_is_labelled_and_corrections_are_explained():
 
 def test_stage_yaml_is_applyable_yaml_with_the_key_from_the_environment(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    docs = list(yaml.safe_load_all(manifests.stage_yaml("llm", api_key=None)))
+    docs = list(yaml.safe_load_all(stages.stage_yaml("llm", api_key=None)))
     assert [d["kind"] for d in docs] == ["Gateway", "Secret", "AgentgatewayBackend", "HTTPRoute"]
     assert docs[1]["stringData"]["Authorization"] == KEY
     monkeypatch.delenv("ANTHROPIC_API_KEY")
-    text = manifests.stage_yaml("llm", api_key=None)
+    text = stages.stage_yaml("llm", api_key=None)
     assert "Authorization: $ANTHROPIC_API_KEY" in text
-    tracing = manifests.stage_yaml("tracing", api_key=None)
+    tracing = stages.stage_yaml("tracing", api_key=None)
     assert [d["kind"] for d in yaml.safe_load_all(tracing)] == ["AgentgatewayPolicy"]
     assert "helm upgrade -i opentelemetry-collector-traces" in tracing
-    mcp = list(yaml.safe_load_all(manifests.stage_yaml("mcp", api_key=None)))
+    mcp = list(yaml.safe_load_all(stages.stage_yaml("mcp", api_key=None)))
     assert [d["kind"] for d in mcp] == ["Deployment", "Service", "AgentgatewayBackend", "HTTPRoute"]
 
 
 def test_stage_yaml_applies_with_real_kubectl(kubectl, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
     for stage in ("llm", "tracing", "mcp"):
-        out = kubectl("apply", "--dry-run=server", "-f", "-", input=manifests.stage_yaml(stage, api_key=None))
+        out = kubectl("apply", "--dry-run=server", "-f", "-", input=stages.stage_yaml(stage, api_key=None))
         assert "(server dry run)" in out and KEY not in out
 
 
 def test_lab_objects_lists_everything_in_creation_order():
-    objs = manifests.lab_objects()
+    objs = stages.lab_objects()
     assert objs[0] == ("Gateway", "agentgateway-route", "agentgateway-system")
     assert objs[-1] == ("HTTPRoute", "mcp-route", "agentgateway-system")
     assert len(objs) == len(set(objs))

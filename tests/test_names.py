@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agwlab import manifests
+from agwlab import stages
 from agwlab.names import NAMESPACE_ENV, Names, names_for
 
 
@@ -38,13 +38,13 @@ def test_a_bad_namespace_is_refused_with_what_to_use(bad):
 def test_every_manifest_of_every_stage_follows_the_names():
     names = Names.for_namespace("agwlab-carol").replace(gateway="carols-gateway", secret="carols-key")
     objects = [
-        *manifests.stage("llm", names=names),
-        *manifests.stage("tracing", names=names),
-        *manifests.stage("mcp", names=names),
+        *stages.objects("llm", names=names),
+        *stages.objects("tracing", names=names),
+        *stages.objects("mcp", names=names),
     ]
     assert {m.namespace for m in objects} == {"agwlab-carol"}
     text = "\n".join(m.yaml() for m in objects)
     assert "agentgateway-system" not in text and "agentgateway-route" not in text
     assert "anthropic-secret" not in text
     assert "carols-gateway" in text and "carols-key" in text
-    assert manifests.lab_objects(names)[0] == ("Gateway", "carols-gateway", "agwlab-carol")
+    assert stages.lab_objects(names)[0] == ("Gateway", "carols-gateway", "agwlab-carol")

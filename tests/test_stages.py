@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from agwlab import connect, kube
 from agwlab.errors import GatewayAddressUnavailable, LabError
-from agwlab.stages import cleanup, leftovers, preflight, prepare
+from agwlab.names import Names
+from agwlab.stages import REGISTRY, cleanup, leftovers, objects, preflight, prepare
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +77,19 @@ def test_a_learner_in_their_own_namespace_gets_the_whole_lab_there(sandbox, monk
 def test_a_lab_cannot_be_given_a_gateway_name_its_manifests_would_not_use(lab):
     with pytest.raises(TypeError):
         type(lab)(target="sandbox", api_client=lab.api_client, dynamic=lab.dynamic, gateway_name="other")
+
+
+@pytest.mark.parametrize("spec", REGISTRY, ids=lambda s: s.name)
+def test_a_stage_waits_only_for_objects_it_applies_and_has_its_notebook(spec):
+    names = Names.for_namespace("agwlab-erin")
+    applied = {(m.kind, m.name, m.namespace) for m in objects(spec.name, names=names)}
+    if spec.prerequisite:
+        applied |= {(m.kind, m.name, m.namespace) for m in spec.prerequisite.build(names)}
+    for wait in spec.ready(names):
+        assert (wait.kind, wait.name, wait.namespace) in applied, wait
+    assert (Path(__file__).parents[1] / "notebooks" / f"{spec.notebook}.ipynb").is_file()
+    if spec.probe:
+        routes = [m for m in objects(spec.name, names=names) if m.kind == "HTTPRoute"]
+        prefixes = [match["path"]["value"] for r in routes for rule in r.obj["spec"]["rules"]
+                    for match in rule["matches"]]
+        assert any(spec.probe.path.startswith(p) for p in prefixes), prefixes
