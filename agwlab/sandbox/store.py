@@ -222,6 +222,8 @@ def match_labels(labels: dict[str, str], selector: str | None) -> bool:
     """
     if not selector:
         return True
+    if not isinstance(labels, dict):
+        labels = {}  # an object stored with malformed labels matches no label, and breaks no list
     for term in _split_selector(selector):
         m = _SEL_OP.match(term)
         if m:

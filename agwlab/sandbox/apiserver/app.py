@@ -40,7 +40,7 @@ from .users import ADMIN, UserInfo
 from .validation import admit, check_unknown
 from .watch import TooOld, WatchHub
 
-__all__ = ["create_app"]
+__all__ = ["MAX_DEPTH", "MAX_REQUEST_BYTES", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -90,27 +90,97 @@ def _field_manager(request: Request) -> str:
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+MAX_REQUEST_BYTES = 3 * 1024 * 1024
+"""The largest request body the server reads (the real API server's ``MaxRequestBodyBytes``)."""
+MAX_DEPTH = 100
+"""How deeply objects and lists may nest in a body (Kubernetes' own kinds nest ~40 deep at most)."""
+_ALIAS_RATIO = 10
+_ALIAS_CHECK_AFTER = 10_000
+
+
+async def _read_body(request: Request) -> bytes:
+    """The request body, refusing (413) past :data:`MAX_REQUEST_BYTES` without reading it all."""
+    too_large = _Http(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_REQUEST_BYTES}")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_REQUEST_BYTES:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_REQUEST_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_shape(doc: Any, kind: str) -> Any:
+    """Refuse a document nested deeper than :data:`MAX_DEPTH`, or (YAML) one whose aliases
+    expand it many times over (an "alias bomb"); returns ``doc``.
+
+    The walk is iterative and stops early, so a hostile document costs little.
+    """
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    visits, distinct = 0, set()
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        if depth > MAX_DEPTH:
+            raise BadRequest(f"couldn't get version/kind; {kind} parse error: exceeded max depth "
+                             f"(objects and lists may nest at most {MAX_DEPTH} deep)")
+        visits += 1
+        distinct.add(id(node))
+        if visits > _ALIAS_CHECK_AFTER and visits > _ALIAS_RATIO * len(distinct):
+            raise BadRequest("yaml: document contains excessive aliasing")
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children)
+    return doc
+
 
 async def _body(request: Request, *, yaml_ok: bool = False) -> Any:
-    raw = await request.body()
+    raw = await _read_body(request)
     ctype = request.headers.get("content-type", _JSON).split(";")[0].strip()
     if ctype == "application/vnd.kubernetes.protobuf":
         return protobuf.decode(raw)
     if not raw.strip():
         raise BadRequest("the body of the request was empty")
+    kind = "yaml" if ctype.endswith("yaml") else "json"
     try:
         if ctype.endswith("yaml") or yaml_ok:
             # clients send apply patches as JSON (valid YAML) almost always: parse that fast
             if raw.lstrip()[:1] in (b"{", b"["):
                 try:
-                    return json.loads(raw)
+                    return _check_shape(json.loads(raw), "json")
                 except ValueError:
                     pass
-            return yaml.load(raw, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
-        return json.loads(raw)
+            return _check_shape(yaml.load(raw, Loader=_YAML_LOADER), "yaml")  # noqa: S506 - a safe loader
+        return _check_shape(json.loads(raw), "json")
+    except RecursionError:
+        raise BadRequest(f"couldn't get version/kind; {kind} parse error: exceeded max depth (objects and "
+                         f"lists may nest at most {MAX_DEPTH} deep)") from None
     except (ValueError, yaml.YAMLError) as exc:
-        kind = "yaml" if ctype.endswith("yaml") else "json"
         raise BadRequest(f"couldn't get version/kind; {kind} parse error: {str(exc).splitlines()[0]}") from None
+
+
+_FIELD_VALIDATION = ("", "Ignore", "Strict", "Warn")
+_OPTIONS_KIND = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}
+# the namespaces the NamespaceLifecycle admission plugin never lets go
+_IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
+
+
+def _field_validation(request: Request) -> str:
+    """``?fieldValidation=`` (``Strict`` when absent), refusing a value the real server refuses."""
+    value = request.query_params.get("fieldValidation", "")
+    if value not in _FIELD_VALIDATION:
+        options = _OPTIONS_KIND.get(request.method, "CreateOptions")
+        supported = ", ".join(json.dumps(v) for v in _FIELD_VALIDATION)
+        raise Invalid(f'{options}.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: '
+                      f'{json.dumps(value)}: supported values: {supported}',
+                      details={"group": "meta.k8s.io", "kind": options,
+                               "causes": [{"reason": "FieldValueNotSupported", "field": "fieldValidation",
+                                           "message": f"Unsupported value: {json.dumps(value)}: supported "
+                                                      f"values: {supported}"}]})
+    return value or "Strict"
 
 
 def _scale_of(obj: dict) -> dict:
@@ -282,6 +352,9 @@ class _Server:
             # the WebSocket and proxy routes serve these; a plain request here cannot be upgraded
             raise _Http(400, "BadRequest", "Upgrade request required")
         method = request.method
+        if name is None and info.namespaced and namespace is None and method in ("POST", "DELETE"):
+            # across namespaces a namespaced kind can only be listed and watched
+            raise _Http(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         if name is None:
             if method == "GET":
                 if request.query_params.get("watch") in ("1", "true"):
@@ -370,10 +443,11 @@ class _Server:
         return "All" in request.query_params.getlist("dryRun")
 
     async def _create(self, request: Request, info: KindInfo, namespace: str | None) -> Response:
+        _field_validation(request)
         obj = self._check_target(await _body(request), info, namespace, None)
         if "status" in info.subresources and info.kind != "Namespace":
             obj.pop("status", None)  # status is written through its subresource, as on a real server
-        warnings = admit(obj, field_validation=request.query_params.get("fieldValidation", "Strict"), info=info)
+        warnings = admit(obj, field_validation=_field_validation(request), info=info)
         if self._dry_run(request):
             ns = obj["metadata"].get("namespace")
             if info.namespaced and self.store.get("", "namespaces", None, ns or "") is None:
@@ -384,14 +458,14 @@ class _Server:
 
     async def _replace(self, request: Request, info: KindInfo, namespace: str | None, name: str,
                        sub: str | None) -> Response:
+        fv = _field_validation(request)
         body = await _body(request)
         if sub == "scale":
             return self._set_scale(request, info, namespace, name, body)
         obj = self._check_target(body, info, namespace, name)
         current = self._fetch(info, namespace, name)
         _check_fresh(info, obj, current)
-        warnings = admit(obj, field_validation=request.query_params.get("fieldValidation", "Strict"), info=info,
-                         subresource=sub, old=current)
+        warnings = admit(obj, field_validation=fv, info=info, subresource=sub, old=current)
         if self._dry_run(request):
             return _json(obj, warnings=warnings)
         return _json(self.store.update(obj, subresource=sub, field_manager=_field_manager(request)),
@@ -412,7 +486,7 @@ class _Server:
     async def _patch(self, request: Request, info: KindInfo, namespace: str | None, name: str,
                      sub: str | None) -> Response:
         ctype = request.headers.get("content-type", "").split(";")[0].strip()
-        fv = request.query_params.get("fieldValidation", "Strict")
+        fv = _field_validation(request)
         manager = _field_manager(request)
         if ctype == "application/apply-patch+yaml":
             if not request.query_params.get("fieldManager"):
@@ -467,6 +541,9 @@ class _Server:
         return _json(self.store.update(patched, subresource=sub, field_manager=manager), warnings=warnings)
 
     def _delete(self, request: Request, info: KindInfo, namespace: str | None, name: str) -> Response:
+        if info.kind == "Namespace" and not info.group and name in _IMMORTAL_NAMESPACES:
+            self._fetch(info, namespace, name)
+            raise _Http(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted')
         if self._dry_run(request):
             return _json(self._fetch(info, namespace, name))
         obj = self.store.delete(info.group, info.plural, namespace, name)
@@ -480,6 +557,8 @@ class _Server:
         if not self._dry_run(request):
             for o in items:
                 meta = o["metadata"]
+                if info.kind == "Namespace" and not info.group and meta["name"] in _IMMORTAL_NAMESPACES:
+                    continue
                 try:
                     deleted.append(self.store.delete(info.group, info.plural, meta.get("namespace"), meta["name"]))
                 except NotFound:

@@ -139,6 +139,7 @@ def strategic_merge_patch(target: Any, patch: Any, keys_for: KeysFor, names: tup
     """
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
+    _check_directives(patch)
     if patch.get("$patch") == "replace":
         return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
     if patch.get("$patch") == "delete":
@@ -180,6 +181,20 @@ def strategic_merge_patch(target: Any, patch: Any, keys_for: KeysFor, names: tup
     return out
 
 
+def _check_directives(patch: dict) -> None:
+    """Refuse malformed directives as the real server's strategic-merge code does."""
+    kind = patch.get("$patch")
+    if kind is not None and kind not in ("replace", "merge", "delete"):
+        raise BadRequest(f"unknown patch type: {kind} in map: {json.dumps(patch, sort_keys=True)}")
+    if "$retainKeys" in patch and not isinstance(patch["$retainKeys"], list):
+        raise BadRequest("invalid patch format of retainKeys")
+    for key, value in patch.items():
+        if key.startswith("$setElementOrder/") and not isinstance(value, list):
+            raise BadRequest("invalid patch format of setElementOrder list")
+        if key.startswith("$deleteFromPrimitiveList/") and not isinstance(value, list):
+            raise BadRequest("invalid patch format of primitive list")
+
+
 def _merge_list(current: Any, patch: list, keys_for: KeysFor, names: tuple[str, ...],
                 key_defaults: KeyDefaults) -> list:
     keys = keys_for(names)
@@ -187,6 +202,9 @@ def _merge_list(current: Any, patch: list, keys_for: KeysFor, names: tuple[str, 
     def sub(target: Any, item: Any) -> Any:
         return strategic_merge_patch(target, item, keys_for, names, key_defaults)
 
+    for item in patch:
+        if isinstance(item, dict):
+            _check_directives(item)
     if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
         return [copy.deepcopy(i) for i in patch if not (isinstance(i, dict) and "$patch" in i)]
     if not keys or not isinstance(current, list):

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import functools
 import importlib.machinery
 import importlib.util
@@ -34,7 +35,7 @@ from ..store import BadRequest, Invalid, NotFound
 from .defaults import apply_builtin_defaults
 from . import rbac_validation
 
-__all__ = ["admit", "check_unknown", "compile_rules", "validate_name", "warm_up"]
+__all__ = ["MAX_DATA_BYTES", "admit", "check_unknown", "compile_rules", "validate_name", "warm_up"]
 
 log = logging.getLogger(__name__)
 
@@ -363,6 +364,7 @@ def admit(obj: dict, *, field_validation: str = "Strict", info: _kinds.KindInfo 
     if meta is not None and not isinstance(meta, dict):
         raise BadRequest(f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
                          "json: cannot unmarshal into Go struct field .metadata of type v1.ObjectMeta")
+    _check_decodable(obj, info)
     body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
     body = walker.prune_and_default(body, {**schema, "properties": {
         k: v for k, v in (schema.get("properties") or {}).items() if k not in ("apiVersion", "kind", "metadata")}},
@@ -395,6 +397,11 @@ def admit(obj: dict, *, field_validation: str = "Strict", info: _kinds.KindInfo 
         elif not meta.get("generateName"):
             walker.cause("metadata.name", "Required value: name or generateName is required",
                          "FieldValueRequired")
+        else:
+            prefix = str(meta["generateName"])
+            problem = validate_name(info, prefix[:-1] if prefix.endswith("-") else prefix)
+            if problem:
+                walker.cause("metadata.generateName", f"Invalid value: {json.dumps(prefix)}: {problem}")
         _check_labels(meta.get("labels"), "metadata.labels", walker.causes)
     for key, sub in (schema.get("properties") or {}).items():
         if key in ("apiVersion", "kind", "metadata") or key not in obj:
@@ -414,10 +421,98 @@ def admit(obj: dict, *, field_validation: str = "Strict", info: _kinds.KindInfo 
     return warnings
 
 
+MAX_DATA_BYTES = 1024 * 1024
+"""The most a ConfigMap or Secret may hold (``corev1.MaxSecretSize``)."""
+_BASE64 = re.compile(r"[A-Za-z0-9+/]")
+
+
+def _go_type(value: Any) -> str:
+    return {"object": "object", "array": "array", "string": "string", "boolean": "bool", "null": "null"}.get(
+        _type_name(value), "number")
+
+
+def _base64_error_at(value: str) -> int | None:
+    """Where Go's base64 decoder gives up on ``value`` (``None`` when it decodes)."""
+    text = value.replace("\r", "").replace("\n", "")
+    body = text.rstrip("=")
+    for i, ch in enumerate(body):
+        if not _BASE64.match(ch):
+            return i
+    padding = len(text) - len(body)
+    if (len(body) + padding) % 4 or padding > 2 or len(body) % 4 == 1:
+        return len(body) - len(body) % 4 if len(body) % 4 == 1 else len(text)
+    return None
+
+
+def _check_decodable(obj: dict, info: _kinds.KindInfo) -> None:
+    """What the real server's decoder refuses before validation: labels that are not a map of
+    strings, Secret ``data`` / ConfigMap ``binaryData`` that is not base64 (a key pasted under
+    ``data:`` instead of ``stringData:``)."""
+    def refuse(detail: str) -> BadRequest:
+        return BadRequest(f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: {detail}')
+
+    meta = obj.get("metadata") or {}
+    for field in ("labels", "annotations"):
+        value = meta.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise refuse(f"json: cannot unmarshal {_go_type(value)} into Go struct field ObjectMeta.metadata."
+                         f"{field} of type map[string]string")
+        for item in value.values():
+            if not isinstance(item, str):
+                raise refuse(f"json: cannot unmarshal {_go_type(item)} into Go struct field ObjectMeta.metadata."
+                             f"{field} of type string")
+    if info.custom or info.group:
+        return
+    fields = {"Secret": ("data",), "ConfigMap": ("binaryData",)}.get(info.kind, ())
+    for field in fields:
+        data = obj.get(field)
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            raise refuse(f"json: cannot unmarshal {_go_type(data)} into Go struct field {info.kind}.{field} of "
+                         "type map[string][]uint8")
+        for item in data.values():
+            if not isinstance(item, str):
+                raise refuse(f"json: cannot unmarshal {_go_type(item)} into Go struct field {info.kind}.{field} "
+                             "of type []uint8")
+            at = _base64_error_at(item)
+            if at is not None:
+                raise refuse(f"illegal base64 data at input byte {at}")  # never the value: it may be a key
+
+
+def _decoded_len(value: Any) -> int:
+    try:
+        return len(base64.b64decode(str(value).replace("\n", "")))
+    except ValueError:
+        return len(str(value))
+
+
+def _check_data_size(obj: dict, info: _kinds.KindInfo, walker: _Walker) -> None:
+    if info.custom or info.group or info.kind not in ("ConfigMap", "Secret"):
+        return
+    too_long = f"Too long: may not be more than {MAX_DATA_BYTES} bytes"
+    if info.kind == "ConfigMap":
+        size = sum(len(k) + len(str(v)) for k, v in (obj.get("data") or {}).items())
+        size += sum(len(k) + _decoded_len(v) for k, v in (obj.get("binaryData") or {}).items())
+        if size > MAX_DATA_BYTES:
+            walker.cause("[]", too_long, "FieldValueTooLong")
+    else:
+        size = sum(len(k) + _decoded_len(v) for k, v in (obj.get("data") or {}).items())
+        if size > MAX_DATA_BYTES:
+            walker.cause("data", too_long, "FieldValueTooLong")
+
+
 def _builtin_checks(obj: dict, info: _kinds.KindInfo, walker: _Walker) -> None:
     """The few built-in rules a learner's manifest is likely to trip over."""
     spec = obj.get("spec") or {}
     rbac_validation.check_object(obj, walker.cause)
+    _check_data_size(obj, info, walker)
+    if info.kind in ("Deployment", "ReplicaSet", "StatefulSet"):
+        replicas = spec.get("replicas")
+        if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas < 0:
+            walker.cause("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")
     if info.kind in ("Deployment", "ReplicaSet"):
         selector = (spec.get("selector") or {}).get("matchLabels") or {}
         labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
