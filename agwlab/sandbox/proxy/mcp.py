@@ -31,9 +31,17 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from .config import MCPBackend
 from .context import RequestContext
-from .mcp_session import SESSION_CLOSED, MCPSession, Routing, SessionStore, UpstreamHook, classify
+from .mcp_session import (
+    SESSION_CLOSED,
+    MCPSession,
+    Routing,
+    SendFailed,
+    SessionStore,
+    UpstreamHook,
+    classify,
+)
 from .mcp_upstream import UpstreamError
-from ...mcp_wire import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, accepts, error_message, sse_frame
+from ...mcp_wire import INTERNAL_ERROR, INVALID_REQUEST, accepts, error_message, sse_frame
 
 if TYPE_CHECKING:
     from .state import ProxyState
@@ -165,26 +173,38 @@ async def handle(request: Request, ctx: RequestContext, backend: MCPBackend, sta
 
 
 async def _read_message(request: Request, ctx: RequestContext) -> dict[str, Any] | Response:
+    """One JSON-RPC message, or v1.4.1's 400 ``mcp: fail to deserialize request body: ...``."""
     body = await request.body()
     try:
         message = json.loads(body)
-    except ValueError as e:
-        ctx.reason = "MCP"
-        return Response(
-            json.dumps(error_message(None, PARSE_ERROR, f"Parse error: {e}")),
-            status_code=400,
-            media_type="application/json",
-        )
-    if (
+        problem = None
+    except json.JSONDecodeError as e:
+        message, problem = None, f"{e.msg.lower()} at line {e.lineno} column {e.colno}"
+    except UnicodeDecodeError:
+        message, problem = None, "invalid UTF-8"
+    if problem is None and (
         not isinstance(message, dict)
         or message.get("jsonrpc") != "2.0"
         or ("method" not in message and "result" not in message and "error" not in message)
     ):
-        ctx.reason = "MCP"
-        msg_id = message.get("id") if isinstance(message, dict) else None
-        reply = error_message(msg_id, INVALID_REQUEST, "Invalid Request: expected one JSON-RPC 2.0 message")
-        return Response(json.dumps(reply), status_code=400, media_type="application/json")
+        problem = "data did not match any variant of untagged enum JsonRpcMessage"
+    if problem is not None:
+        return _reject(ctx, 400, f"mcp: fail to deserialize request body: {problem}")
     return message
+
+
+def _send_failed(ctx: RequestContext, msg_id: Any, exc: SendFailed) -> dict[str, Any]:
+    """The JSON-RPC error of a request the gateway could not send (noted for the log)."""
+    reply = error_message(msg_id, INTERNAL_ERROR, str(exc))
+    _note_error(ctx, reply)
+    ctx.reason, ctx.error = "MCP", str(exc)
+    return reply
+
+
+def _json_error(reply: dict[str, Any]) -> Response:
+    """v1.4.1 answers a request it could not send with HTTP 500 and the JSON-RPC error."""
+    body = json.dumps(reply, separators=(",", ":"))
+    return Response(body, status_code=500, media_type="application/json")
 
 
 def _sse_reply(message: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -206,25 +226,24 @@ async def _streamable(
     method = request.method.upper()
     if method == "POST":
         return await _streamable_post(request, ctx, backend, state, gateway, stateless)
-    if method in ("GET", "DELETE"):
-        if stateless:
-            return _reject(ctx, 405, "mcp: method not allowed in stateless mode")
+    if method in ("GET", "DELETE") and not stateless:
         if method == "GET" and not accepts(request.headers.get("accept"), "text/event-stream"):
             return _reject(ctx, 406, "mcp: client must accept text/event-stream")
         session_id = request.headers.get(SESSION_HEADER)
         if not session_id:
-            return _reject(ctx, 400, "mcp: session header is required")
+            return _reject(ctx, 400, "mcp: session ID is required")
         ctx.log["mcp.session.id"] = session_id
         session = gateway.sessions.get(session_id)
+        if method == "DELETE":          # v1.4.1 accepts the DELETE of a session it does not know
+            if session is not None:
+                await gateway.sessions.remove(session)
+            return Response(status_code=202)
         if session is None:
             return _reject(ctx, 404, "mcp: session not found")
-        if method == "DELETE":
-            await gateway.sessions.remove(session)
-            return Response(status_code=202)
         return StreamingResponse(
             _notifications(session), media_type="text/event-stream", headers=_SSE_HEADERS
         )
-    return _reject(ctx, 405, "mcp: method not allowed")
+    return _reject(ctx, 405, "mcp: method not allowed; must be GET, POST, or DELETE")
 
 
 async def _outbound_frames(session: MCPSession) -> AsyncIterator[bytes]:
@@ -262,8 +281,8 @@ async def _streamable_post(
     if not accepts(request.headers.get("accept"), "application/json", "text/event-stream"):
         return _reject(ctx, 406, "mcp: client must accept both application/json and text/event-stream")
     content_type = request.headers.get("content-type", "")
-    if content_type.split(";")[0].strip().lower() != "application/json":
-        return _reject(ctx, 415, "mcp: Content-Type must be application/json")
+    if not content_type.startswith("application/json"):
+        return _reject(ctx, 415, "mcp: client must send application/json")
     message = await _read_message(request, ctx)
     if isinstance(message, Response):
         return message
@@ -287,10 +306,7 @@ async def _streamable_post(
             result = await session.initialize(message, hook)
         except UpstreamError as e:
             _describe(ctx, state, routing, None)
-            reply = error_message(message.get("id"), INTERNAL_ERROR, f"failed to send message: {e}")
-            _note_error(ctx, reply)
-            ctx.error = f"failed to send message: {e}"
-            return Response(json.dumps(reply), status_code=500, media_type="application/json")
+            return _json_error(_send_failed(ctx, message.get("id"), SendFailed(str(e))))
         reply = {"jsonrpc": "2.0", "id": message.get("id"), "result": result}
         if stateless:
             await session.close()
@@ -330,7 +346,10 @@ async def _in_session(
     if message.get("id") is None:
         await session.notify(message, hook)
         return Response(status_code=202)
-    reply = await session.request(routing, hook)
+    try:
+        reply = await session.request(routing, hook)
+    except SendFailed as e:
+        return _json_error(_send_failed(ctx, message.get("id"), e))
     _note_error(ctx, reply)
     return _sse_reply(reply)
 
@@ -371,9 +390,7 @@ async def _stateless_message(
             _describe(
                 ctx, state, Routing(method=method, resource_type=resource_type, resource=resource), None
             )
-            reply = error_message(message.get("id"), INTERNAL_ERROR, f"failed to send message: {e}")
-            _note_error(ctx, reply)
-            return _sse_reply(reply)
+            return _json_error(_send_failed(ctx, message.get("id"), SendFailed(str(e))))
         await session.notify({"jsonrpc": "2.0", "method": "notifications/initialized"})
         return await _in_session(ctx, state, session, None, message, hook)
     finally:
@@ -399,7 +416,7 @@ async def _legacy_sse(
             headers=_SSE_HEADERS,
         )
     if method != "POST":
-        return _reject(ctx, 405, "mcp: method not allowed")
+        return _reject(ctx, 405, "mcp: method not allowed; must be GET, POST, or DELETE")
     sid = request.query_params.get("sessionId")
     if not sid:
         return _reject(ctx, 422, "mcp: sessionId query parameter is required")
@@ -450,7 +467,10 @@ async def _legacy_sse(
         return Response(status_code=202)
 
     async def answer() -> None:
-        reply = await session.request(routing, hook)
+        try:
+            reply = await session.request(routing, hook)
+        except SendFailed as e:
+            reply = error_message(message.get("id"), INTERNAL_ERROR, str(e))
         await session.outbound.put(reply)
 
     gateway.spawn(answer())

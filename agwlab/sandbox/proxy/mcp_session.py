@@ -29,9 +29,10 @@ from cryptography.fernet import Fernet, InvalidToken
 from ...names import TESTED_VERSION
 from .config import MCPBackend, MCPTarget
 from .mcp_upstream import StreamableUpstream, Upstream, UpstreamError, open_upstream
-from ...mcp_wire import INTERNAL_ERROR, INVALID_PARAMS, error_message
 
 __all__ = [
+    "KNOWN_METHODS",
+    "SendFailed",
     "AGW_VERSION",
     "GATEWAY_INSTRUCTIONS",
     "MCPSession",
@@ -62,6 +63,13 @@ _RESOURCE_TYPES = {
     "resources/subscribe": "resource",
     "resources/unsubscribe": "resource",
 }
+#: The client request methods agentgateway v1.4.1 (rmcp) knows; anything else is refused
+#: with ``unsupported method: ...`` and not forwarded.
+KNOWN_METHODS = frozenset({
+    "initialize", "ping", "completion/complete", "logging/setLevel", "prompts/get", "prompts/list",
+    "resources/list", "resources/templates/list", "resources/read", "resources/subscribe",
+    "resources/unsubscribe", "tools/call", "tools/list", "tasks/get", "tasks/list", "tasks/result", "tasks/cancel",
+})
 _LIST_KEYS = {
     "tools/list": "tools",
     "prompts/list": "prompts",
@@ -80,6 +88,14 @@ class Routing:
     resource: str | None = None  # tool or prompt name (unprefixed) or resource URI
     message: dict[str, Any] = field(default_factory=dict)  # rewritten for the upstream
     error: str | None = None  # routing failed (unknown tool, …)
+
+
+class SendFailed(Exception):
+    """A request the gateway could not send (agentgateway's ``failed to send message: ...``):
+    HTTP 500 with JSON-RPC ``-32603`` on Streamable HTTP, the same error on a legacy stream."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"failed to send message: {reason}")
 
 
 def _no_hook(target: str, method: str, name: str | None) -> AbstractContextManager[dict[str, str]]:
@@ -183,17 +199,22 @@ class MCPSession:
         self.initialized = True
         if not self.multiplexed:
             return next(iter(results.values()))
-        return self._merge_initialize(results)
+        requested = (message.get("params") or {}).get("protocolVersion")
+        return self._merge_initialize(results, requested if isinstance(requested, str) else None)
 
-    def _merge_initialize(self, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def _merge_initialize(self, results: dict[str, dict[str, Any]], requested: str | None) -> dict[str, Any]:
+        """v1.4.1's multiplexed answer: the lowest of the client's and the upstreams' protocol
+        versions; tools, prompts and resources with ``listChanged`` (resources also
+        ``subscribe`` when sessions are stateful), whatever the upstreams offer."""
         versions = sorted(r.get("protocolVersion", "") for r in results.values() if r.get("protocolVersion"))
-        capabilities: dict[str, Any] = {}
-        for result in results.values():
-            for key, value in (result.get("capabilities") or {}).items():
-                if key in ("tools", "prompts", "resources"):
-                    capabilities[key] = {"listChanged": True}
-                elif isinstance(value, dict):
-                    capabilities.setdefault(key, {}).update(value)
+        if requested:
+            versions = sorted([*versions, requested])
+        resources: dict[str, Any] = {"subscribe": True} if self.backend.session_routing != "Stateless" else {}
+        capabilities: dict[str, Any] = {
+            "prompts": {"listChanged": True},
+            "resources": {**resources, "listChanged": True},
+            "tools": {"listChanged": True},
+        }
         instructions = GATEWAY_INSTRUCTIONS
         for name, result in results.items():
             if result.get("instructions"):
@@ -250,11 +271,14 @@ class MCPSession:
             else:
                 routing.target = await self._owner(name, resource_type, hook)
                 if routing.target is None:
-                    routing.error = f"unknown {resource_type}: {name}"
+                    routing.error = f"invalid request: unknown {resource_type} {name}"
             return routing
         target, sep, bare = name.partition("_")
-        if not sep or target not in self.upstreams:
-            routing.error = f"unknown {resource_type}: {name}"
+        if not sep:
+            routing.error = "invalid request: invalid resource name"
+            return routing
+        if target not in self.upstreams:
+            routing.error = f"invalid request: unknown service {target}"
             return routing
         routing.target, routing.resource = target, bare
         routing.message = {**message, "params": {**(message.get("params") or {}), "name": bare}}
@@ -278,17 +302,24 @@ class MCPSession:
     # -- dispatch ------------------------------------------------------------------------
 
     async def request(self, routing: Routing, hook: UpstreamHook = _no_hook) -> dict[str, Any]:
-        """Answer one request; upstream failures become JSON-RPC errors (``-32603``)."""
+        """Answer one request (the upstream's answer, JSON-RPC errors included).
+
+        Raises:
+            SendFailed: the request cannot be sent: an unknown method or tool, or no
+                upstream could be reached (as v1.4.1, nothing is forwarded then).
+        """
         message, msg_id = routing.message, routing.message.get("id")
         if routing.method == "ping":
             return {"jsonrpc": "2.0", "id": msg_id, "result": {}}
+        if routing.method not in KNOWN_METHODS:
+            raise SendFailed(f"unsupported method: {routing.method}")
         if routing.error:
-            return error_message(msg_id, INVALID_PARAMS, routing.error)
+            raise SendFailed(routing.error)
         if routing.method in _LIST_KEYS:
             return await self._list(routing, hook)
         targets = [routing.target] if routing.target else list(self.upstreams)
         if not targets:
-            return error_message(msg_id, INTERNAL_ERROR, "failed to send message: no upstream is available")
+            raise SendFailed("no upstream is available")
         failures: list[str] = []
         for target in targets:
             try:
@@ -301,7 +332,7 @@ class MCPSession:
                 continue
             if routing.target or "error" not in response or target == targets[-1]:
                 return response
-        return error_message(msg_id, INTERNAL_ERROR, f"failed to send message: {'; '.join(failures)}")
+        raise SendFailed("; ".join(failures))
 
     async def _list(self, routing: Routing, hook: UpstreamHook) -> dict[str, Any]:
         key = _LIST_KEYS[routing.method]
@@ -316,18 +347,14 @@ class MCPSession:
         if not self.prefixed and len(answers) == 1:
             answer = answers[0]
             if isinstance(answer, BaseException):
-                return error_message(
-                    msg_id, INTERNAL_ERROR, f"failed to send message: {self.who(names[0])}: {answer}"
-                )
+                raise SendFailed(f"{self.who(names[0])}: {answer}")
             return answer
         items: list[dict[str, Any]] = []
         for target, answer in zip(names, answers, strict=True):
             if isinstance(answer, BaseException) or "error" in answer:
                 reason = answer if isinstance(answer, BaseException) else answer["error"].get("message")
                 if self.backend.failure_mode == "FailClosed":
-                    return error_message(
-                        msg_id, INTERNAL_ERROR, f"failed to send message: {self.who(target)}: {reason}"
-                    )
+                    raise SendFailed(f"{self.who(target)}: {reason}")
                 continue
             for item in (answer.get("result") or {}).get(key, []):
                 if self.prefixed and key in ("tools", "prompts") and isinstance(item.get("name"), str):

@@ -213,6 +213,14 @@ def call_tool(
     return call(client, url, sid, rpc(id_, "tools/call", {"name": name, "arguments": arguments}))
 
 
+def refused(client: httpx.Client, url: str, sid: str, message: dict[str, Any]) -> dict[str, Any]:
+    """A request v1.4.1 could not send: HTTP 500 with the JSON-RPC error as JSON."""
+    response = client.post(url, json=message, headers={**ACCEPT_BOTH, "mcp-session-id": sid})
+    assert response.status_code == 500, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    return response.json()
+
+
 def tool_names(reply: dict[str, Any]) -> list[str]:
     return sorted(t["name"] for t in reply["result"]["tools"])
 
@@ -334,7 +342,7 @@ def test_streamable_http_status_codes(lab: dict[str, Any], client: httpx.Client)
     r = client.post(
         url, content=json.dumps(INIT), headers={"Accept": ACCEPT_BOTH["Accept"], "Content-Type": "text/plain"}
     )
-    assert r.status_code == 415
+    assert (r.status_code, r.text) == (415, "mcp: client must send application/json")
     r = client.post(url, json=rpc(2, "tools/list"), headers=ACCEPT_BOTH)
     assert r.status_code == 400 and r.text == "mcp: session header is required for non-initialize requests"
     r = client.post(url, json=rpc(2, "tools/list"), headers={**ACCEPT_BOTH, "mcp-session-id": "bogus"})
@@ -342,8 +350,12 @@ def test_streamable_http_status_codes(lab: dict[str, Any], client: httpx.Client)
     r = client.post(url, json=INIT, headers={**ACCEPT_BOTH, "MCP-Protocol-Version": "2024-11-05"})
     assert r.status_code == 400
     r = client.post(url, content=b"{not json", headers=ACCEPT_BOTH)
-    assert r.status_code == 400 and r.json()["error"]["code"] == -32700
-    assert client.put(url, json=INIT, headers=ACCEPT_BOTH).status_code == 405
+    assert r.status_code == 400 and r.text.startswith("mcp: fail to deserialize request body: ")
+    r = client.put(url, json=INIT, headers=ACCEPT_BOTH)
+    assert (r.status_code, r.text) == (405, "mcp: method not allowed; must be GET, POST, or DELETE")
+    r = client.get(url, headers={"Accept": "text/event-stream"})
+    assert (r.status_code, r.text) == (400, "mcp: session ID is required")
+    assert client.delete(url, headers={"mcp-session-id": "never-issued"}).status_code == 202
 
     r = client.post(url, json=INIT, headers=ACCEPT_BOTH)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
@@ -439,8 +451,13 @@ def test_two_targets_prefix_names_and_route_calls(lab: dict[str, Any], client: h
     assert text_of(reply) == "echo: hi"
     reply = call_tool(client, url, sid, 4, "mcp-target_fetch", {"url": lab["site"] + "/mcp.html"})
     assert "What an MCP server is" in text_of(reply)
-    reply = call_tool(client, url, sid, 5, "nobody_fetch", {})
-    assert reply["error"]["code"] == -32602
+    reply = refused(client, url, sid, rpc(5, "tools/call", {"name": "nobody_fetch", "arguments": {}}))
+    assert reply == {"jsonrpc": "2.0", "id": 5, "error": {
+        "code": -32603, "message": "failed to send message: invalid request: unknown service nobody"}}
+    reply = refused(client, url, sid, rpc(6, "tools/call", {"name": "fetch", "arguments": {}}))
+    assert reply["error"]["message"] == "failed to send message: invalid request: invalid resource name"
+    reply = refused(client, url, sid, rpc(7, "foo/bar"))
+    assert reply["error"] == {"code": -32603, "message": "failed to send message: unsupported method: foo/bar"}
     log = wait_for_log(lab["proxy_log"], "mcp.target=echo")
     assert "mcp.method.name=tools/call mcp.target=echo mcp.resource.type=tool gen_ai.tool.name=echo" in log
     metrics = lab["proxy"].state.metrics.exposition()
@@ -484,7 +501,7 @@ def test_upstream_killed_then_restarted(lab: dict[str, Any], client: httpx.Clien
     loop, fragile = lab["loop"], lab["fragile"]
     sid = open_session(client, url)
     loop.run(fragile.stop())
-    reply = call_tool(client, url, sid, 2, "fetch", {"url": lab["site"]})
+    reply = refused(client, url, sid, rpc(2, "tools/call", {"name": "fetch", "arguments": {"url": lab["site"]}}))
     assert reply["error"]["code"] == -32603
     assert reply["error"]["message"].startswith("failed to send message: ")
     log = wait_for_log(lab["proxy_log"], "mcp.error.code=-32603")

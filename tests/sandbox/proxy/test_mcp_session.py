@@ -6,9 +6,10 @@ import asyncio
 import time
 
 import httpx
+import pytest
 
 from agwlab.sandbox.proxy.config import MCPBackend, MCPTarget
-from agwlab.sandbox.proxy.mcp_session import MCPSession, SessionStore, classify
+from agwlab.sandbox.proxy.mcp_session import MCPSession, SendFailed, SessionStore, classify
 from agwlab.sandbox.proxy.mcp_upstream import open_upstream
 
 
@@ -82,8 +83,14 @@ def test_routing_by_prefix() -> None:
         # split on the first "_" only; the upstream sees the bare name
         assert (routing.target, routing.resource) == ("mcp-target", "fetch_page")
         assert routing.message["params"] == {"name": "fetch_page", "arguments": {"url": "x"}}
-        assert (await multi.route({**call, "params": {"name": "nobody_x"}})).error == "unknown tool: nobody_x"
-        assert (await multi.route({**call, "params": {"name": "plain"}})).error == "unknown tool: plain"
+        unknown = await multi.route({**call, "params": {"name": "nobody_x"}})
+        assert unknown.error == "invalid request: unknown service nobody"
+        plain = await multi.route({**call, "params": {"name": "plain"}})
+        assert plain.error == "invalid request: invalid resource name"
+        with pytest.raises(SendFailed, match="^failed to send message: invalid request: invalid resource name$"):
+            await multi.request(plain)
+        with pytest.raises(SendFailed, match="^failed to send message: unsupported method: foo/bar$"):
+            await multi.request(await multi.route({"jsonrpc": "2.0", "id": 2, "method": "foo/bar"}))
 
         single = _session("mcp-target")
         routing = await single.route({**call, "params": {"name": "fetch"}})
@@ -113,14 +120,17 @@ def test_merged_initialize_takes_the_lowest_version_and_joins_instructions() -> 
                 "capabilities": {"prompts": {}},
                 "serverInfo": {"name": "b", "version": "2"},
             },
-        }
+        },
+        "2025-06-18",
     )
     assert merged["protocolVersion"] == "2025-03-26"
+    assert session._merge_initialize({"a": {"protocolVersion": "2025-06-18"}}, "2024-11-05")["protocolVersion"] \
+        == "2024-11-05"                                   # the client's, when it is the lowest
     assert merged["serverInfo"] == {"name": "agentgateway", "version": session.version}
-    assert merged["capabilities"] == {
-        "tools": {"listChanged": True},
+    assert merged["capabilities"] == {          # v1.4.1 offers these, whatever the upstreams do
         "prompts": {"listChanged": True},
-        "logging": {},
+        "resources": {"subscribe": True, "listChanged": True},
+        "tools": {"listChanged": True},
     }
     assert merged["instructions"].endswith("\n\n[a]\nA does things.")
     asyncio.run(session.http.aclose())
