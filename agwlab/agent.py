@@ -17,9 +17,9 @@ run shows itself as a transcript (HTML in a notebook, plain text elsewhere).
 
 Example:
     >>> from agwlab import agent, connect                                  # doctest: +SKIP
-    >>> run = agent.run(connect(), "Summarise http://lab-website.agwlab-system.svc.cluster.local/")
-    >>> run.answer, run.trace_id, run.stopped
-    >>> print(run.transcript())
+    >>> run = agent.run(connect(), "Summarise http://lab-website.agwlab-system.svc.cluster.local/")  # doctest: +SKIP
+    >>> run.answer, run.trace_id, run.stopped                              # doctest: +SKIP
+    >>> print(run.transcript())                                            # doctest: +SKIP
 """
 
 from __future__ import annotations
