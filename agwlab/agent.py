@@ -493,9 +493,33 @@ class GatewayCounts:
         return cls(dict(run.mcp_methods), dict(tools), len(answered), run.input_tokens, run.output_tokens)
 
 
-def gateway_counts(lab: Lab) -> GatewayCounts:
-    """The gateway's totals now, as Prometheus last scraped them."""
+def _last_scrape(lab: Lab) -> float:
     from .metrics import instant
+
+    frame = instant(lab, "max(timestamp(agentgateway_build_info))")
+    return 0.0 if frame.empty else float(frame["value"].iloc[0])
+
+
+def _settle(lab: Lab, timeout: float, interval: float = 0.25) -> None:
+    """Wait for two scrapes of the proxy newer than the last one seen, so the next read
+    includes everything the proxy had counted before this call."""
+    seen = {_last_scrape(lab)}
+    deadline = time.monotonic() + timeout
+    while len(seen) < 3 and time.monotonic() < deadline:
+        time.sleep(interval)
+        seen.add(_last_scrape(lab))
+
+
+def gateway_counts(lab: Lab, *, settle: float = 60) -> GatewayCounts:
+    """The gateway's totals now, from Prometheus.
+
+    First waits (up to ``settle`` seconds) until Prometheus has scraped the proxy twice more,
+    so that requests made just before are in the totals.
+    """
+    from .metrics import instant
+
+    if settle:
+        _settle(lab, settle)
 
     def by(query: str, label: str) -> dict[str, int]:
         frame = instant(lab, query)
@@ -510,21 +534,20 @@ def gateway_counts(lab: Lab) -> GatewayCounts:
     )
 
 
-def wait_for_counts(lab: Lab, run: AgentRun, before: GatewayCounts, *, timeout: float = 30,
+def wait_for_counts(lab: Lab, run: AgentRun, before: GatewayCounts, *, timeout: float = 60,
                     interval: float = 1.0) -> GatewayCounts:
     """What the gateway counted for ``run``: the totals after it minus ``before``.
 
-    Polls until Prometheus has scraped at least what the run sent (or ``timeout`` passes),
-    so a comparison afterwards shows any difference, too few or too many.
+    Reads after two fresh scrapes, and polls on while less than the run sent has arrived (up
+    to ``timeout``), so a comparison afterwards shows any difference, too few or too many.
     """
     wanted = GatewayCounts.of_run(run).rows()
     deadline = time.monotonic() + timeout
-    while True:
-        counted = gateway_counts(lab).minus(before)
-        have = counted.rows()
-        if all(have.get(k, 0) >= v for k, v in wanted.items()) or time.monotonic() >= deadline:
-            return counted
+    counted = gateway_counts(lab, settle=timeout).minus(before)
+    while not all(counted.rows().get(k, 0) >= v for k, v in wanted.items()) and time.monotonic() < deadline:
         time.sleep(interval)
+        counted = gateway_counts(lab, settle=0).minus(before)
+    return counted
 
 
 def compare_counts(run: AgentRun, counted: GatewayCounts) -> Any:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLAUDE_MODELS",
+    "agent_box",
     "api_key_box",
     "can_render",
     "mcp_explorer",
@@ -220,3 +221,32 @@ def mcp_explorer(lab: Lab) -> w.Widget | None:
     list_button.on_click(on_list)
     call_button.on_click(on_call)
     return ipw.VBox([ipw.HBox([list_button, tool]), args, call_button, out])
+
+
+def agent_box(lab: Lab, *, question: str = "", max_steps: int = 6) -> w.Widget | None:
+    """Ask your own question to the agent loop (:func:`agwlab.agent.run`) and see its transcript."""
+    if not can_render():
+        print("agent: call agwlab.agent.run(lab, question, max_steps=...) and print its transcript instead")
+        return None
+    from . import agent
+
+    ipw = _widgets()
+    box = ipw.Textarea(value=question, description="question", layout=ipw.Layout(width="95%", height="60px"))
+    steps = ipw.IntSlider(value=max_steps, min=1, max=12, description="max steps")
+    choice = ipw.Dropdown(options=["auto", "required", "none"], value="auto", description="tool_choice")
+    go = ipw.Button(description="Run", button_style="primary", icon="play")
+    out = ipw.Output()
+
+    def on_run(_: Any) -> None:
+        go.disabled = True
+        out.clear_output()
+        with out:
+            try:
+                show(agent.run(lab, box.value, max_steps=steps.value, tool_choice=choice.value))
+            except Exception as exc:  # show, don't crash the widget
+                print(redact(f"{type(exc).__name__}: {exc}"))
+            finally:
+                go.disabled = False
+
+    go.on_click(on_run)
+    return ipw.VBox([box, ipw.HBox([steps, choice, go]), out])

@@ -45,6 +45,7 @@ EXPECTED = [
     "02-traces.ipynb",
     "03-mcp-server.ipynb",
     "04-mcp-metrics.ipynb",
+    "05-agent-loop.ipynb",
     "99-cleanup.ipynb",
 ]
 

@@ -25,6 +25,7 @@ ORDER = [
     "03-mcp-server.ipynb",
     "04-mcp-metrics.ipynb",
     "04-mcp-metrics.ipynb",
+    "05-agent-loop.ipynb",
     "01-claude-llm-connection.ipynb",
     "99-cleanup.ipynb",
 ]
