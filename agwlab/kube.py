@@ -209,6 +209,12 @@ def apply(lab: Lab, manifests: Any, *, dry_run: bool = False, quiet: bool = Fals
         resource = _resource(lab, kind, api_version)
         namespace = (meta.get("namespace") or "default") if resource.namespaced else None
         before = get(lab, kind, name, namespace, api_version=api_version, missing_ok=True)
+        if kind == "Namespace" and before is not None and not _is_labs(before):
+            # someone else's namespace (it existed before the lab): never label or adopt it,
+            # so cleanup can never delete it with whatever lives there
+            _say(f"namespace/{name} exists and is not the lab's: left as it is", quiet)
+            results.append(Applied(kind, api_version, name, None, "unchanged"))
+            continue
         try:
             after = lab.dynamic.server_side_apply(
                 resource,
@@ -235,6 +241,13 @@ def apply(lab: Lab, manifests: Any, *, dry_run: bool = False, quiet: bool = Fals
         _say(str(applied), quiet)
         results.append(applied)
     return results
+
+
+def _is_labs(obj: dict[str, Any]) -> bool:
+    from .names import LAB_LABEL
+
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in LAB_LABEL.items())
 
 
 def get(

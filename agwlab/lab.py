@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Edition",
     "Lab",
+    "edition_of",
     "Target",
     "connect",
 ]
@@ -73,6 +74,8 @@ class Lab:
     context: str | None = None
     sandbox: Any = None
     notes: list[str] = field(default_factory=list)
+    # local port-forwards the lab opened, by remote port (kept for the Lab's lifetime)
+    forwards: dict[int, Any] = field(default_factory=dict, repr=False)
 
     @property
     def gateway_name(self) -> str:
@@ -105,17 +108,8 @@ class Lab:
 
         return get_api_key(target=self.target)
 
-    def gateway_address(self) -> str:
-        """The Gateway's address: ``status.addresses[0].value``, else its Service's LoadBalancer.
-
-        ``AGWLAB_GATEWAY_ADDRESS`` overrides both (use it with a port-forward).
-
-        Raises:
-            GatewayAddressUnavailable: when neither has an address yet.
-        """
-        override = os.environ.get("AGWLAB_GATEWAY_ADDRESS", "").strip()
-        if override:
-            return override
+    def _published_address(self) -> str | None:
+        """``status.addresses[0].value``, else the proxy Service's LoadBalancer ingress, else None."""
         from . import kube
 
         try:
@@ -128,43 +122,83 @@ class Lab:
         addresses = (gw.get("status") or {}).get("addresses") or []
         if addresses and addresses[0].get("value"):
             return str(addresses[0]["value"])
-        try:
-            svc = kube.get(self, "Service", self.gateway_name, self.gateway_namespace)
-        except NotFound:
-            svc = {}
+        svc = kube.get(self, "Service", self.gateway_name, self.gateway_namespace, missing_ok=True) or {}
         ingress = (((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress")) or []
         if ingress:
             value = ingress[0].get("ip") or ingress[0].get("hostname")
             if value:
                 return str(value)
-        hint = (
-            "the sandbox assigns one within a second or two; wait for the Gateway to be Programmed"
-            if self.target == "sandbox"
-            else (
-                "without a LoadBalancer (kind, minikube) forward the port: kubectl port-forward "
-                f"deploy/{self.gateway_name} -n {self.gateway_namespace} {LISTENER_PORT}:{LISTENER_PORT}, "
-                "then set AGWLAB_GATEWAY_ADDRESS=127.0.0.1"
-            )
-        )
-        raise GatewayAddressUnavailable(
-            f"Gateway {self.gateway_namespace}/{self.gateway_name} has no address yet: {hint}"
-        )
+        return None
+
+    def _forward(self, port: int, timeout: float) -> Any:
+        """The lab's port-forward to the proxy's ``port``, opened once the proxy Deployment is
+        Available (and kept: it follows the proxy to a new Pod by itself)."""
+        from . import kube
+        from .portforward import PortForward
+
+        forward = self.forwards.get(port)
+        if forward is None:
+            try:
+                kube.wait_for(self, "Deployment", self.gateway_name, self.gateway_namespace,
+                              condition="Available", timeout=timeout, quiet=True)
+            except LabError as exc:
+                raise GatewayAddressUnavailable(
+                    f"the Gateway has no address (no LoadBalancer) and its proxy Deployment "
+                    f"{self.gateway_namespace}/{self.gateway_name} is not Available to forward to: {exc}"
+                ) from None
+            forward = PortForward(self.api_client, self.gateway_namespace,
+                                  f"gateway.networking.k8s.io/gateway-name={self.gateway_name}", port)
+            self.forwards[port] = forward
+        return forward
+
+    def gateway_base(self, *, port: int = LISTENER_PORT, timeout: float = 60) -> str:
+        """``http://host[:port]`` where the Gateway's listener ``port`` answers.
+
+        In order: ``AGWLAB_GATEWAY_ADDRESS`` (a full URL such as ``http://127.0.0.1:8080``, or
+        a bare host), the Gateway's published address, and otherwise a local port-forward to
+        the proxy that the lab opens itself (as on kind, where a LoadBalancer stays pending).
+
+        Raises:
+            GatewayAddressUnavailable: no Gateway, or no address and no proxy to forward to.
+        """
+        override = os.environ.get("AGWLAB_GATEWAY_ADDRESS", "").strip().rstrip("/")
+        if override:
+            if "://" in override:
+                return override
+            host = f"[{override}]" if ":" in override and not override.startswith("[") else override
+            return f"http://{host}:{port}"
+        address = self._published_address()
+        if address:
+            host = f"[{address}]" if ":" in address and not address.startswith("[") else address
+            return f"http://{host}:{port}"
+        return str(self._forward(port, timeout).url)
+
+    def gateway_address(self) -> str:
+        """Where the Gateway answers: its published address, or ``127.0.0.1:<port>`` of the
+        lab's port-forward when it has none (``AGWLAB_GATEWAY_ADDRESS`` overrides both).
+
+        Raises:
+            GatewayAddressUnavailable: when there is neither.
+        """
+        base = self.gateway_base()
+        netloc = base.split("://", 1)[1]
+        return netloc[: -len(f":{LISTENER_PORT}")] if netloc.endswith(f":{LISTENER_PORT}") else netloc
 
     def gateway_url(self, path: str = "", *, port: int = LISTENER_PORT) -> str:
-        """``http://<gateway address>:<port><path>``.
+        """The URL of ``path`` on the Gateway's listener (see :meth:`gateway_base`).
 
         Raises:
-            GatewayAddressUnavailable: see :meth:`gateway_address`.
+            GatewayAddressUnavailable: see :meth:`gateway_base`.
         """
-        address = self.gateway_address()
-        host = f"[{address}]" if ":" in address and not address.startswith("[") else address
-        return f"http://{host}:{port}{path}"
+        return f"{self.gateway_base(port=port)}{path}"
 
     def prometheus_url(self) -> str:
-        """Where Prometheus answers: the sandbox's own, or ``AGWLAB_PROMETHEUS_URL``.
+        """Where Prometheus answers: ``AGWLAB_PROMETHEUS_URL``, the sandbox's own, or one found
+        in the cluster (the operator's ``prometheus-operated`` or kube-prometheus-stack's
+        Service), reached through the API server's service proxy.
 
         Raises:
-            PrometheusUnavailable: on a cluster without ``AGWLAB_PROMETHEUS_URL``.
+            PrometheusUnavailable: none is configured or found.
         """
         override = os.environ.get("AGWLAB_PROMETHEUS_URL", "").strip()
         if override:
@@ -172,16 +206,31 @@ class Lab:
         url = getattr(self.sandbox, "prometheus_url", None)
         if url:
             return str(url).rstrip("/")
+        from .locate import find_prometheus
+
+        found = find_prometheus(self)
+        if found:
+            return found[0]
         if self.target == "sandbox":
             raise PrometheusUnavailable(
                 "the sandbox did not start Prometheus (is /usr/bin/prometheus installed?): "
                 "see python -m agwlab sandbox status"
             )
         raise PrometheusUnavailable(
-            "no Prometheus URL: forward one "
-            "(e.g. kubectl port-forward -n monitoring svc/prometheus-operated 9090) "
-            "and set AGWLAB_PROMETHEUS_URL=http://127.0.0.1:9090"
+            "no Prometheus found: no Service labelled operated-prometheus=true (the Prometheus operator's) "
+            "or app=kube-prometheus-stack-prometheus in any namespace you can list. Install "
+            "kube-prometheus-stack (see python -m agwlab cluster plan), or set AGWLAB_PROMETHEUS_URL"
         )
+
+    def prometheus_http(self) -> Any:
+        """Credentials for :meth:`prometheus_url` (:class:`agwlab.locate.ApiHttp`): the
+        kubeconfig's when Prometheus is reached through the API server, none otherwise."""
+        from .locate import ApiHttp, api_http
+
+        url = self.prometheus_url()
+        if url.startswith(self.server.rstrip("/") + "/api/"):
+            return api_http(self)
+        return ApiHttp()
 
     def describe(self) -> str:
         """A few lines saying where the lab runs."""
@@ -281,20 +330,23 @@ def connect(
         kubeconfig = Path(info.kubeconfig)
         base = Path(info.home)
     else:
-        env_kubeconfig = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-        kubeconfig = Path(env_kubeconfig) if env_kubeconfig else None
+        # KUBECONFIG may list several files: they are merged as kubectl merges them
+        env_kubeconfig = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+        kubeconfig = Path(env_kubeconfig[0]) if env_kubeconfig else None
         base = home or _home()
+    config_file = (
+        os.pathsep.join(env_kubeconfig) if chosen == "cluster" and env_kubeconfig
+        else str(kubeconfig) if kubeconfig else None
+    )
     try:
-        api_client = kube_config.new_client_from_config(
-            config_file=str(kubeconfig) if kubeconfig else None, context=context
-        )
+        api_client = kube_config.new_client_from_config(config_file=config_file, context=context)
     except Exception as exc:
         raise LabError(
             f"could not load the kubeconfig ({exc}): check KUBECONFIG and kubectl config current-context"
         ) from None
     try:
         names = names_for(
-            context_namespace=namespace or _context_namespace(kubeconfig, context),
+            context_namespace=namespace or _context_namespace(config_file, context),
             environ={} if namespace else None,
         )
     except ValueError as exc:
@@ -304,7 +356,7 @@ def connect(
         dynamic = DynamicClient(api_client, cache_file=str(_discovery_cache(base, server)))
     except Exception as exc:
         raise from_api_error(exc, action="discover the APIs of", name=server) from None
-    return Lab(
+    lab = Lab(
         target=chosen,  # type: ignore[arg-type]
         api_client=api_client,
         dynamic=dynamic,
@@ -315,14 +367,30 @@ def connect(
         sandbox=info,
         names=names,
     )
+    if edition is None:
+        lab.edition = edition_of(lab) or ed
+    return lab
 
 
-def _context_namespace(kubeconfig: Path | None, context: str | None) -> str | None:
-    """The namespace the kubeconfig context names, if any."""
+def edition_of(lab: Lab) -> Edition | None:
+    """The edition the GatewayClass's ``controllerName`` says (None when it cannot be read):
+    agentgateway's open-source controller is ``agentgateway.dev/agentgateway``."""
+    from . import kube
+
     try:
-        contexts, current = kube_config.list_kube_config_contexts(
-            config_file=str(kubeconfig) if kubeconfig else None
-        )
+        gc = kube.get(lab, "GatewayClass", lab.gateway_class, missing_ok=True)
+    except LabError:
+        return None
+    controller = str(((gc or {}).get("spec") or {}).get("controllerName", ""))
+    if not controller:
+        return None
+    return "oss" if controller == "agentgateway.dev/agentgateway" else "enterprise"
+
+
+def _context_namespace(config_file: str | None, context: str | None) -> str | None:
+    """The namespace the kubeconfig context names, if any (``config_file`` may list several files)."""
+    try:
+        contexts, current = kube_config.list_kube_config_contexts(config_file=config_file)
     except Exception:  # the client already loaded it; an unreadable context list means no namespace
         return None
     chosen = next((c for c in contexts or [] if c.get("name") == context), None) if context else current

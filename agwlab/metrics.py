@@ -60,17 +60,29 @@ def _url(lab: Lab | str) -> str:
     return lab if isinstance(lab, str) else lab.prometheus_url()
 
 
+def _access(lab: Lab | str) -> Any:
+    """Credentials for the lab's Prometheus (the kubeconfig's when it is reached through the
+    API server's service proxy; none for a plain URL)."""
+    from .locate import ApiHttp
+
+    return ApiHttp() if isinstance(lab, str) else lab.prometheus_http()
+
+
 def prometheus(lab: Lab | str) -> PrometheusConnect:
     """A ``PrometheusConnect`` for the lab's Prometheus (or a URL)."""
+    access = _access(lab)
     return PrometheusConnect(
-        _url(lab), disable_ssl=True, retry=Retry(total=1, backoff_factor=0.1), timeout=10
+        _url(lab), headers=access.headers or None, session=access.requests_session(),
+        retry=Retry(total=1, backoff_factor=0.1), timeout=10,
     )
 
 
 def _api(lab: Lab | str, path: str, params: dict[str, Any] | list[tuple[str, str]] | None = None) -> Any:
     url = _url(lab)
+    access = _access(lab)
     try:
-        response = httpx.get(f"{url}{path}", params=params, timeout=10)
+        response = httpx.get(f"{url}{path}", params=params, timeout=10, headers=access.headers,
+                             verify=access.ssl_context())
     except httpx.HTTPError as exc:
         raise PrometheusUnavailable(
             f"Prometheus at {url} does not answer ({type(exc).__name__}): is it running?"

@@ -361,6 +361,12 @@ def prepare(lab: Lab, *stages: str, timeout: float = 60) -> None:
             kube.wait_for(
                 lab, wait.kind, wait.name, wait.namespace, condition=wait.condition, timeout=timeout, quiet=True
             )
+        if spec.name == "tracing":
+            from .locate import collector_probe
+
+            check("prepare", spec.name, collector_probe(lab),
+                  what="the collector the tracing policy sends spans to prints every span",
+                  hint="change the collector's configuration as the line above says")
         summary = f"{len(applied)} objects, {len(changed)} changed" + (
             f" ({'; '.join(changed)})" if changed else ""
         )
@@ -544,21 +550,22 @@ def preflight(lab: Lab) -> list[Any]:
     )
 
     def collector() -> tuple[bool, str]:
+        from .locate import collector_probe
+
         deploy = kube.get(lab, "Deployment", lab.names.collector, lab.telemetry_namespace, missing_ok=True)
         if deploy is None:
             return True, "not installed yet: 02-traces installs one"
         available = kube.conditions(deploy).get("Available", {}).get("status")
-        return (
-            available == "True",
-            f"deploy/{lab.names.collector} in {lab.telemetry_namespace}: Available={available}",
-        )
+        if available != "True":
+            return False, f"deploy/{lab.names.collector} in {lab.telemetry_namespace}: Available={available}"
+        return collector_probe(lab)()
 
     results.append(
         check(
             stage,
             "collector",
             collector,
-            what="the OpenTelemetry collector is absent or running",
+            what="the OpenTelemetry collector is absent, or runs and prints every span (debug exporter, detailed)",
             hint=f"kubectl get pods -n {lab.telemetry_namespace}; "
             f"kubectl logs deploy/{lab.names.collector} -n {lab.telemetry_namespace}",
             timeout=10,
@@ -567,8 +574,10 @@ def preflight(lab: Lab) -> list[Any]:
 
     def prometheus() -> tuple[bool, str]:
         url = lab.prometheus_url()
-        ready = httpx.get(f"{url}/-/ready", timeout=5)
-        info = httpx.get(f"{url}/api/v1/status/buildinfo", timeout=5).json().get("data", {})
+        access = lab.prometheus_http()
+        opts: dict[str, Any] = {"timeout": 5, "headers": access.headers, "verify": access.ssl_context()}
+        ready = httpx.get(f"{url}/-/ready", **opts)
+        info = httpx.get(f"{url}/api/v1/status/buildinfo", **opts).json().get("data", {})
         return (
             ready.status_code == 200,
             f"{url}: Prometheus {info.get('version', '?')}, ready={ready.status_code == 200}",
@@ -580,8 +589,9 @@ def preflight(lab: Lab) -> list[Any]:
             "prometheus",
             prometheus,
             what="Prometheus answers",
-            hint="sandbox: python -m agwlab sandbox status says why it is missing; cluster: port-forward "
-            "Prometheus and set AGWLAB_PROMETHEUS_URL",
+            hint="sandbox: python -m agwlab sandbox status says why it is missing; cluster: the lab looks "
+            "for the Prometheus operator's Service (label operated-prometheus=true) or kube-prometheus-stack's "
+            "in every namespace; install one (python -m agwlab cluster plan) or set AGWLAB_PROMETHEUS_URL",
             timeout=10,
         )
     )
