@@ -3,6 +3,7 @@
     python -m agwlab sandbox up [--profile default|kind]|down|status [--json]|kubeconfig|logs [-f]
     python -m agwlab manifests llm|tracing|mcp
     python -m agwlab notebooks copy|reset [--root DIR]
+    python -m agwlab cluster plan
 """
 
 from __future__ import annotations
@@ -119,6 +120,13 @@ def _manifests(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster(args: argparse.Namespace) -> int:
+    from .install_plan import plan_text
+
+    print(plan_text(), end="")
+    return 0
+
+
 def _notebooks(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -164,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         "-n", "--namespace", help="the learner's namespace (default $AGWLAB_NAMESPACE, else the docs' layout)"
     )
     mf.set_defaults(func=_manifests)
+    cl = sub.add_parser("cluster", help="what to install on a real cluster (kind works), in order")
+    cl.add_argument("action", choices=["plan"])
+    cl.set_defaults(func=_cluster)
     nb = sub.add_parser("notebooks", help="the learner's working copy of the notebooks (outside git's view)")
     nb.add_argument("action", choices=["copy", "reset"], help="copy what is missing, or renew the whole copy")
     nb.add_argument("--root", default=".", help="the lab's folder (holding notebooks/)")

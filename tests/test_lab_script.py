@@ -72,3 +72,52 @@ def test_lab_start_serves_the_first_notebook(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         stop(home)
+
+
+def test_lab_start_cluster_starts_no_sandbox(tmp_path: Path, kind_sandbox) -> None:  # type: ignore[no-untyped-def]
+    home = tmp_path / "home"
+    copy = ROOT / "my-lab" / "notebooks" / "00-setup.ipynb"
+    kept = copy.read_bytes() if copy.exists() else None
+    port, token = free_port(), secrets.token_hex(16)
+    env = {**os.environ, "AGWLAB_HOME": str(home), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "KUBECONFIG": str(kind_sandbox.kubeconfig)}
+    env.pop("AGWLAB_TARGET", None)
+    proc = subprocess.Popen(
+        [str(ROOT / "lab"), "start", "--cluster", "--no-browser", f"--ServerApp.port={port}",
+         f"--IdentityProvider.token={token}"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{base}/api/status", params={"token": token}, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError("JupyterLab did not answer within 90 s")
+        assert not status(home).running and not (home / "sandbox" / "state.json").exists()
+        # ./lab execs JupyterLab, whose kernels inherit its environment: the cluster is the target
+        environ = Path(f"/proc/{proc.pid}/environ").read_bytes()
+        assert b"AGWLAB_TARGET=cluster" in environ.split(b"\0")
+    finally:
+        if kept is not None:
+            copy.write_bytes(kept)
+        else:
+            copy.unlink(missing_ok=True)
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_lab_start_cluster_without_a_kubeconfig_says_what_to_do(tmp_path: Path) -> None:
+    env = {**os.environ, "AGWLAB_HOME": str(tmp_path / "home"), "KUBECONFIG": str(tmp_path / "missing.yaml")}
+    proc = subprocess.run([str(ROOT / "lab"), "start", "--cluster", "--no-browser"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "no usable kubeconfig" in proc.stderr and "cluster plan" in proc.stderr
