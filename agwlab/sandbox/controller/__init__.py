@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from ..cluster import Cluster
+from ..events import record_event
 from ..kinds import by_kind
 from ..kubelet import Kubelet
 from ..network import AddressBlock
@@ -39,6 +40,30 @@ _GC_KINDS = [
     ("agentgateway.dev", "agentgatewayparameters"),
 ]
 RESYNC_SECONDS = 2.0
+_MAX_SET_ASIDE = 20
+
+
+def _culprit(exc: BaseException) -> tuple[tuple[str, str], dict[str, Any]] | None:
+    """The stored object a failed pass was working on: the innermost frame's local that is one.
+
+    Returns ``((group, plural), object)`` or ``None``.
+    """
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        for value in reversed(list(frame.f_locals.values())):
+            if not isinstance(value, dict) or not isinstance(value.get("metadata"), dict):
+                continue
+            meta = value["metadata"]
+            if not meta.get("name") or not meta.get("resourceVersion"):
+                continue
+            info = by_kind(str(value.get("apiVersion", "")), str(value.get("kind", "")))
+            if info is not None:
+                return (info.group, info.plural), value
+    return None
 
 
 class Controller:
@@ -108,13 +133,41 @@ class Controller:
             await asyncio.sleep(0)  # let a burst of writes land first
             try:
                 started = time.perf_counter()
-                self.reconcile()
+                self.reconcile_isolating()
                 took = time.perf_counter() - started
                 if took > 0.5:
                     log.info("reconcile pass took %.0f ms", took * 1000)
             except Exception:
                 log.exception("reconcile pass failed; retrying on the next change")
                 await asyncio.sleep(0.5)
+
+    def reconcile_isolating(self) -> None:
+        """One pass; an object the pass fails on is set aside (with a Warning Event on it saying
+        why) and the pass runs again without it, so one bad object never stops the others.
+
+        Raises:
+            Exception: the pass failed and no single object could be blamed.
+        """
+        for _ in range(_MAX_SET_ASIDE):
+            try:
+                self.reconcile()
+                return
+            except Exception as exc:
+                found = _culprit(exc)
+                if found is None:
+                    raise
+                (group, plural), obj = found
+                self._store.hide(group, plural, obj)
+                meta = obj["metadata"]
+                where = f"{meta.get('namespace')}/{meta['name']}" if meta.get("namespace") else meta["name"]
+                detail = type(exc).__name__ if obj.get("kind") == "Secret" else f"{type(exc).__name__}: {exc}"
+                message = (f"the sandbox's controller could not reconcile this {obj.get('kind')} ({detail[:300]}) "
+                           "and skips it until it changes; fix it (kubectl edit) or delete it")
+                log.warning("set aside %s %s: %s", obj.get("kind"), where, detail[:300])
+                if obj.get("kind") != "Event":
+                    record_event(self._store, obj, "ReconcileFailed", message, type="Warning",
+                                 component="agwlab-sandbox-controller")
+        raise RuntimeError(f"a reconcile pass failed on {_MAX_SET_ASIDE} objects in a row")
 
     def _ready_gateways(self, pods: list[dict[str, Any]]) -> set[str]:
         """Gateways whose proxy has rolled out: every proxy Pod of the current template is

@@ -181,15 +181,41 @@ class AdmittingStore:
 
         self._store = store
         self._admit = admit
+        # objects a reconcile pass failed on, hidden from the controllers until they change:
+        # (group, plural, namespace, name) -> the resourceVersion that failed
+        self.hidden: dict[tuple[str, str, str, str], str] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
+    def hide(self, group: str, plural: str, obj: dict[str, Any]) -> None:
+        """Hide ``obj`` (as it is now) from reads until it changes."""
+        meta = obj.get("metadata") or {}
+        key = (group, plural, meta.get("namespace") or "", meta.get("name") or "")
+        self.hidden[key] = str(meta.get("resourceVersion", ""))
+
+    def _visible(self, group: str, plural: str, obj: dict[str, Any]) -> bool:
+        meta = obj.get("metadata") or {}
+        key = (group, plural, meta.get("namespace") or "", meta.get("name") or "")
+        rv = self.hidden.get(key)
+        if rv is None:
+            return True
+        if rv == str(meta.get("resourceVersion", "")):
+            return False
+        del self.hidden[key]  # changed since it failed: try it again
+        return True
+
     def get(self, group: str, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
-        return self._store.get(group, plural, namespace, name, copy=False)  # type: ignore[no-any-return]
+        obj = self._store.get(group, plural, namespace, name, copy=False)
+        if obj is not None and self.hidden and not self._visible(group, plural, obj):
+            return None
+        return obj  # type: ignore[no-any-return]
 
     def list(self, group: str, plural: str, namespace: str | None = None, **kw: Any) -> list[dict[str, Any]]:
-        return self._store.list(group, plural, namespace, copy=False, **kw)  # type: ignore[no-any-return]
+        items = self._store.list(group, plural, namespace, copy=False, **kw)
+        if self.hidden:
+            items = [o for o in items if self._visible(group, plural, o)]
+        return items  # type: ignore[no-any-return]
 
     def create(self, obj: dict[str, Any], **kw: Any) -> dict[str, Any]:
         self._admit(obj)
