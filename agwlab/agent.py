@@ -432,8 +432,12 @@ def run(
                     step.tool_calls.append((call.id, call.function.name, args))
                 if len(record.model_steps) >= max_steps:
                     break  # the model wants more tools, but it has had its turns
-                messages.append(choice.message.model_dump(exclude_none=True, exclude={"refusal", "annotations",
-                                                                                      "audio", "function_call"}))
+                assistant: dict[str, Any] = {"role": "assistant", "tool_calls": [
+                    {"id": i, "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+                    for i, n, a in step.tool_calls]}
+                if step.text:
+                    assistant["content"] = step.text
+                messages.append(assistant)
                 for call_id, name, args in step.tool_calls:
                     tool_step = Step(number=len(record.steps) + 1, kind="tool", name=name, arguments=args,
                                      call_id=call_id)
@@ -581,11 +585,21 @@ def access_log(lab: Lab, run: AgentRun, *, timeout: float = 20, interval: float 
         time.sleep(interval)
 
 
-def spans(lab: Lab, run: AgentRun, *, timeout: float = 30) -> Any:
+def spans(lab: Lab, run: AgentRun, *, timeout: float = 30, interval: float = 0.5) -> Any:
     """The run's trace as the collector received it: a spans frame (:func:`agwlab.traces.spans_frame`).
 
-    Waits until there are at least as many spans as the run made requests.
+    Waits until the span of every access-log line of the run has arrived (the proxy exports
+    in batches); when ``timeout`` passes first, returns what has arrived.
     """
-    from .traces import collector_spans
+    from .traces import collector_log, parse_collector_log, spans_frame
 
-    return collector_spans(lab, run.trace_id, min_spans=len(run.requests), timeout=timeout)
+    wanted = {e["span.id"] for e in access_log(lab, run) if e.get("span.id")}
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [s for s in parse_collector_log(collector_log(lab)) if s.get("trace_id") == run.trace_id]
+        if wanted <= {s.get("span_id") for s in found} or time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    frame = spans_frame(found)
+    frame.attrs["trace_id"] = run.trace_id
+    return frame

@@ -65,3 +65,16 @@ def test_tool_messages_go_back_and_the_answer_uses_them(gateway: str) -> None:
     failed = oa.chat.completions.create(model="x", tools=[FETCH], messages=[
         *ASK, assistant, {"role": "tool", "tool_call_id": call.id, "content": "Error fetching x: connection refused"}])
     assert "reported an error" in (failed.choices[0].message.content or "")
+
+
+def test_thinking_comes_out_as_reasoning_content(gateway: str) -> None:
+    oa = _client(gateway)
+    resp = oa.chat.completions.create(model="x", messages=ASK, tools=[FETCH], reasoning_effort="low")
+    message = resp.choices[0].message
+    reasoning = getattr(message, "reasoning_content", None) or ""
+    assert reasoning.startswith("The user asks:") and f'I will call fetch with {{"url": "{SITE}"}}' in reasoning
+    assert resp.choices[0].finish_reason == "tool_calls"
+    chunks = list(oa.chat.completions.create(model="x", messages=ASK, tools=[FETCH], reasoning_effort="low",
+                                             stream=True))
+    streamed = "".join(getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in chunks if c.choices)
+    assert streamed == reasoning
