@@ -1,7 +1,7 @@
 """``python -m agwlab``: the sandbox's life cycle and the lab's manifests.
 
     python -m agwlab sandbox up [--profile default|kind]|down|status [--json]|kubeconfig|logs [-f]
-    python -m agwlab manifests llm|tracing|mcp
+    python -m agwlab manifests llm|tracing|mcp [--with-key FILE]
     python -m agwlab notebooks copy|reset [--root DIR]
     python -m agwlab cluster plan
 """
@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -31,6 +32,9 @@ def _print_info(info: object, *, verb: str) -> None:
     prom = state.get("prometheus_url")
     hint = str(state.get("prometheus_hint"))
     print(f"  Prometheus   {prom or (hint if hint.startswith('profile ') else 'not running: ' + hint)}")
+    if state.get("prometheus_restarts"):
+        print(f"               {state.get('prometheus_state') or 'running'} "
+              f"(restarted {state['prometheus_restarts']} time(s) by the sandbox)")
     print(f"  addresses    {state.get('block_cidr')} (loopback only)")
     print(f"  log          {paths.daemon_log}")
     print(f"  kubectl:     export KUBECONFIG={paths.kubeconfig}")
@@ -107,13 +111,51 @@ def _sandbox(args: argparse.Namespace) -> int:
     raise AssertionError(args.action)
 
 
+_PLACEHOLDER = "$ANTHROPIC_API_KEY"
+
+
+def _write_private(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (mode 0600, also when it existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(text)
+
+
 def _manifests(args: argparse.Namespace) -> int:
     from .names import names_for
+    from .secrets import InvalidKey, normalize_key
     from .stages import stage_yaml
 
     try:
         names = names_for(context_namespace=args.namespace, environ={} if args.namespace else None)
-        print(stage_yaml(args.stage, api_key=os.environ.get("ANTHROPIC_API_KEY"), names=names), end="")
+        if not args.with_key:
+            # stdout ends up in terminals, logs and kubectl's last-applied annotation: never the key
+            print(stage_yaml(args.stage, api_key=_PLACEHOLDER, names=names), end="")
+            if args.stage == "llm" and os.environ.get("ANTHROPIC_API_KEY"):
+                print(f"note: the Secret shows the placeholder {_PLACEHOLDER}, not your key; "
+                      f"`python -m agwlab manifests llm --with-key FILE` writes one with the key to FILE "
+                      "(readable by you only)", file=sys.stderr)
+            return 0
+        raw = os.environ.get("ANTHROPIC_API_KEY", "")
+        if not raw:
+            print("error: --with-key reads the key from ANTHROPIC_API_KEY, which is not set; export it "
+                  "(read -s ANTHROPIC_API_KEY && export ANTHROPIC_API_KEY) and run this again", file=sys.stderr)
+            return 2
+        try:
+            key = normalize_key(raw)
+        except InvalidKey as e:
+            print(f"error: ANTHROPIC_API_KEY: {e}", file=sys.stderr)
+            return 2
+        text = stage_yaml(args.stage, api_key=key, names=names)
+        try:
+            _write_private(args.with_key, text)
+        except OSError as e:
+            print(f"error: cannot write {args.with_key}: {e.strerror}; pick a file you can write", file=sys.stderr)
+            return 1
+        print(f"wrote {args.with_key} (mode 0600, with your key). Apply it without kubectl keeping a copy of "
+              f"the key in an annotation: kubectl apply --server-side -f {args.with_key}; then delete the file",
+              file=sys.stderr)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -171,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     mf.add_argument(
         "-n", "--namespace", help="the learner's namespace (default $AGWLAB_NAMESPACE, else the docs' layout)"
     )
+    mf.add_argument("--with-key", metavar="FILE",
+                    help="write the manifests with the key from $ANTHROPIC_API_KEY to FILE (mode 0600) instead "
+                    "of printing them with a placeholder")
     mf.set_defaults(func=_manifests)
     cl = sub.add_parser("cluster", help="what to install on a real cluster (kind works), in order")
     cl.add_argument("action", choices=["plan"])
@@ -184,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except OSError as e:  # e.g. a full disk: say what happened, not a traceback
+        where = f" ({e.filename})" if e.filename else ""
+        hint = " The disk is full: free some space and run this again." if e.errno == errno.ENOSPC else ""
+        print(f"error: {e.strerror or e}{where}.{hint}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

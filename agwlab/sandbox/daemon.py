@@ -163,6 +163,8 @@ async def run(paths: SandboxPaths) -> None:
     write_state(paths, state)
     try:
         await prom_task
+        if prometheus.alive():
+            state["prometheus_state"] = "running"
     except Exception as e:
         log.error("prometheus did not start: %s", e)
         state["prometheus_url"] = None
@@ -197,10 +199,18 @@ async def run(paths: SandboxPaths) -> None:
                 last = pids
             await asyncio.sleep(0.5)
 
+    def prometheus_changed(text: str) -> None:
+        state["prometheus_state"] = text
+        state["prometheus_restarts"] = prometheus.restarts
+        write_state(paths, state)
+
     children_task = asyncio.create_task(keep_children_file())
+    supervise_task = asyncio.create_task(prometheus.supervise(prometheus_changed)) if prometheus.alive() else None
     await stop.wait()
     log.info("stopping the sandbox")
     children_task.cancel()
+    if supervise_task is not None:
+        supervise_task.cancel()
     warm_task.cancel()
     await controller.stop()
     await kubelet.close()

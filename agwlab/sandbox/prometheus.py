@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .network import http_ok
 from .paths import SandboxPaths
-from .procs import die_with_parent
+from .procs import child_environment, die_with_parent
 
 __all__ = ["PROMETHEUS_HINT", "PrometheusServer", "find_prometheus"]
+
+_log = logging.getLogger("agwlab.sandbox.prometheus")
 
 PROMETHEUS_HINT = "install Debian's prometheus package: sudo apt-get install -y prometheus"
 JOB = "agentgateway-system/agentgateway-proxy"
@@ -54,7 +59,10 @@ class PrometheusServer:
         self._address = address
         self._port = port
         self._proc: subprocess.Popen[bytes] | None = None
+        self._stopping = False
+        self._started_at = 0.0
         self.binary = find_prometheus()
+        self.restarts = 0
 
     @property
     def url(self) -> str:
@@ -97,10 +105,12 @@ class PrometheusServer:
         self._proc = subprocess.Popen(
             [self.binary, f"--config.file={config}", f"--storage.tsdb.path={self._dir / 'data'}",
              f"--web.listen-address={self._address}:{self._port}", "--storage.tsdb.retention.time=2d",
-             "--web.enable-lifecycle", "--log.level=warn"],
+             "--log.level=warn"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+            env=child_environment(),
         )
         log.close()
+        self._started_at = time.monotonic()
         for _ in range(300):
             if self._proc.poll() is not None:
                 raise RuntimeError(f"prometheus exited with code {self._proc.returncode}; see {self._dir / 'prometheus.log'}")
@@ -112,7 +122,41 @@ class PrometheusServer:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    async def supervise(self, on_change: Callable[[str], None], *, first_delay: float = 1.0,
+                        max_delay: float = 60.0) -> None:
+        """Restart Prometheus whenever it exits, waiting ``first_delay`` seconds, doubling up to
+        ``max_delay`` while it keeps failing (back to ``first_delay`` after a minute up).
+
+        ``on_change(text)`` hears what is going on: ``"running"`` or why it is restarting.
+        Runs until cancelled or :meth:`stop`.
+        """
+        delay = first_delay
+        while not self._stopping:
+            await asyncio.sleep(0.2)
+            if self._proc is None or self._stopping:
+                continue
+            code = self._proc.poll()
+            if code is None:
+                if time.monotonic() - self._started_at > 60:
+                    delay = first_delay
+                continue
+            self.restarts += 1
+            why = f"exited with code {code}" if code >= 0 else f"killed by signal {-code}"
+            _log.warning("prometheus %s; restarting in %gs (restart %d)", why, delay, self.restarts)
+            on_change(f"restarting: {why}; next try in {delay:g}s (see {self._dir / 'prometheus.log'})")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
+            if self._stopping:
+                return
+            try:
+                await self.start()
+            except Exception as exc:  # the next round reports and retries
+                _log.warning("prometheus did not come back: %s", exc)
+                continue
+            on_change("running")
+
     async def stop(self) -> None:
+        self._stopping = True
         if self._proc is None or self._proc.poll() is not None:
             return
         self._proc.terminate()

@@ -8,6 +8,7 @@ answers; it is idempotent and safe to call from several processes at once.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .network import http_ok
+from .procs import child_environment
 from .paths import SandboxPaths, agwlab_home
 
 __all__ = ["SandboxError", "SandboxInfo", "ensure_running", "kill_leftover_children", "read_state", "status", "stop",
@@ -44,6 +46,8 @@ class SandboxInfo:
     block: str | None = None
     daemon_log: Path | None = None
     ca_file: Path | None = None
+    prometheus_state: str | None = None
+    prometheus_restarts: int = 0
 
     def as_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -98,11 +102,37 @@ def _info(paths: SandboxPaths, state: dict[str, Any], running: bool) -> SandboxI
         block=state.get("block_cidr"),
         daemon_log=paths.daemon_log,
         ca_file=Path(state["ca_file"]) if state.get("ca_file") else None,
+        prometheus_state=state.get("prometheus_state") if running else None,
+        prometheus_restarts=int(state.get("prometheus_restarts") or 0) if running else 0,
     )
+
+
+def _check_owner(paths: SandboxPaths) -> None:
+    """Refuse a home (or sandbox folder) another user owns: it would hold our token and keys
+    where they could read or replace them."""
+    me = os.getuid()
+    for folder in (paths.root.parent, paths.root):
+        try:
+            owner = folder.stat().st_uid
+        except OSError:
+            continue  # not there yet: it will be created as ours
+        if owner != me:
+            try:
+                import pwd
+
+                whose = pwd.getpwuid(owner).pw_name
+            except (ImportError, KeyError):
+                whose = f"uid {owner}"
+            raise SandboxError(
+                f"{folder} belongs to {whose}, not to you: the sandbox keeps its token there, so it only "
+                f"uses a folder of your own. Point AGWLAB_HOME at one (export AGWLAB_HOME=$HOME/.agwlab), "
+                f"or, if {folder} should be yours, chown -R $(id -un) {folder}"
+            )
 
 
 @contextlib.contextmanager
 def _locked(paths: SandboxPaths) -> Iterator[None]:
+    _check_owner(paths)
     try:
         paths.ensure()
     except OSError as e:
@@ -149,8 +179,7 @@ def ensure_running(home: Path | None = None, *, timeout: float = 30.0) -> Sandbo
             # a daemon that exists but does not answer: replace it
             _terminate(state["pid"], grace=5)
         log = open(paths.daemon_log, "a", encoding="utf-8")
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
+        env = child_environment({"PYTHONUNBUFFERED": "1"})  # the sandbox never needs the learner's key
         proc = subprocess.Popen(
             [sys.executable, "-m", "agwlab.sandbox.daemon", "--root", str(paths.root)],
             stdin=subprocess.DEVNULL,
@@ -209,7 +238,16 @@ def stop(home: Path | None = None, *, grace: float = 10.0) -> bool:
         if state:
             state["ready"] = False
             state["pid"] = None
-            write_state(paths, state)
+            try:
+                write_state(paths, state)
+            except OSError as e:
+                raise SandboxError(
+                    f"the sandbox {'stopped' if was_running else 'was not running'}, but its state file "
+                    f"{paths.state} could not be updated ({e.strerror or e}). "
+                    + ("The disk is full: free some space (the sandbox's Prometheus data in "
+                       f"{paths.prometheus} can go), then run this again."
+                       if e.errno == errno.ENOSPC else "Check that you can write there, then run this again.")
+                ) from None
         return was_running
 
 

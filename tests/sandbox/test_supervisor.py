@@ -139,3 +139,27 @@ def test_down_without_a_sandbox_creates_nothing(tmp_path: Path) -> None:
     out = cli(home, "down")
     assert out.returncode == 0 and "not running" in out.stdout
     assert not home.exists()
+
+
+def test_a_home_owned_by_another_user_is_refused_with_the_fix(tmp_path: Path) -> None:
+    if os.getuid() != 0:
+        pytest.skip("making a folder another user owns needs root")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o777)
+    os.chown(theirs, 65534, 65534)
+    out = cli(theirs, "up", "--timeout", "5")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "not to you" in out.stderr and "AGWLAB_HOME" in out.stderr and "chown" in out.stderr
+    assert not (theirs / "sandbox").exists()  # nothing was written there
+
+
+def test_down_on_a_full_disk_says_so_without_a_traceback(tmp_path: Path) -> None:
+    home = tmp_path / "full"
+    paths = SandboxPaths.for_home(home)
+    paths.ensure()
+    paths.state.write_text(json.dumps({"pid": None, "ready": True}))
+    # every write of the new state file lands on /dev/full: ENOSPC, as on a full disk
+    paths.state.with_suffix(".tmp").symlink_to("/dev/full")
+    out = cli(home, "down")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr and "disk is full" in out.stderr and "No space left" in out.stderr

@@ -10,6 +10,7 @@ import asyncio
 import os
 import sys
 
+from ..procs import child_environment
 from ..runtime import PodContext, WorkloadFailed
 
 __all__ = ["PARENT_ENV", "SERVICES_ENV", "WebsiteFetcherWorkload"]
@@ -47,7 +48,7 @@ class WebsiteFetcherWorkload:
         port = _container_port(pod)
         # the child arranges to die with the sandbox itself (no preexec_fn, so the spawn can
         # use vfork instead of copying a ~100 MB process)
-        env = {**os.environ, **pod.env, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())}
+        env = child_environment({**pod.env, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())})
         if pod.home is not None and SERVICES_ENV not in env:
             env[SERVICES_ENV] = str(pod.home.cluster_services)
         with open(pod.log.path, "ab") as log_file:
