@@ -17,6 +17,7 @@ import html
 import json
 import secrets as _random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -177,6 +178,7 @@ def send_chat(
     max_tokens: int | None = None,
     timeout: float = 120,
     names: Names = DEFAULT_NAMES,
+    headers: Mapping[str, str] | None = None,
 ) -> ChatResult:
     """Send one OpenAI chat-completions request to ``url`` and describe what came back.
 
@@ -192,6 +194,7 @@ def send_chat(
         max_tokens: cap the answer (the gateway's default for Anthropic is 4096).
         timeout: seconds for the whole request.
         names: the lab's names, for the hints (``lab.names``).
+        headers: extra request headers (e.g. a client id a rate-limit policy looks at).
     """
     traceparent, trace_id, parent_span_id = new_traceparent()
     body: dict[str, Any] = {"messages": _messages(prompt, system)}
@@ -201,12 +204,12 @@ def send_chat(
         body["max_tokens"] = max_tokens
     if stream:
         body["stream"] = True
-    headers = {"content-type": "application/json", "traceparent": traceparent}
+    sent = {**(headers or {}), "content-type": "application/json", "traceparent": traceparent}
     result = ChatResult(status=0, trace_id=trace_id, parent_span_id=parent_span_id, streamed=stream, url=url)
     start = time.perf_counter()
     try:
         with httpx.Client(timeout=timeout) as client:
-            with client.stream("POST", url, json=body, headers=headers) as response:
+            with client.stream("POST", url, json=body, headers=sent) as response:
                 result.status = response.status_code
                 result.headers = {k: v for k, v in response.headers.items() if k.lower() != "set-cookie"}
                 if response.status_code != 200:
@@ -214,6 +217,10 @@ def send_chat(
                     result.body = redact(text)
                     result.error = redact(_error_text(text)) or f"HTTP {response.status_code}"
                     result.hint = _HINTS.get(response.status_code, "read the error above").format(n=names)
+                    if response.status_code == 429 and text == "rate limit exceeded":
+                        result.hint = (f"the gateway's rate limit refused it: the bucket refills in "
+                                       f"{response.headers.get('x-ratelimit-reset', '?')} s "
+                                       "(x-ratelimit-reset); wait, or raise the policy's limit")
                 elif stream:
                     _read_stream(response, result, start)
                 else:

@@ -97,6 +97,7 @@ class Names:
         mcp_target: the backend's one target.
         mcp_route: the HTTPRoute ``/mcp``.
         collector: the collector's Deployment, Service and ConfigMap (the Helm release's name).
+        rate_limit_policy: the AgentgatewayPolicy with the Claude route's rate limits (notebook 07).
     """
 
     namespace: str = "agentgateway-system"
@@ -112,6 +113,7 @@ class Names:
     mcp_target: str = "mcp-target"
     mcp_route: str = "mcp-route"
     collector: str = "opentelemetry-collector-traces"
+    rate_limit_policy: str = "llm-rate-limit"
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "REGISTRY",
     "STAGES",
+    "TRANSIENT",
     "Options",
     "Probe",
     "StageSpec",
@@ -230,6 +231,12 @@ REGISTRY: tuple[StageSpec, ...] = (
 # The stages' names, in order.
 STAGES: tuple[str, ...] = tuple(s.name for s in REGISTRY)
 
+# Objects the notebooks after the tutorial (06-09) create and delete again themselves. They are
+# no stage (nothing later needs them), but cleanup removes them when a notebook stopped half-way.
+TRANSIENT: tuple[Callable[[Names], tuple[str, str, str]], ...] = (
+    lambda n: ("AgentgatewayPolicy", n.rate_limit_policy, n.namespace),     # 07-rate-limits
+)
+
 
 def get_stage(name: str) -> StageSpec:
     """The stage called ``name``.
@@ -293,15 +300,16 @@ def stage_yaml(
 def lab_objects(names: Names = DEFAULT_NAMES) -> list[tuple[str, str, str | None]]:
     """``(kind, name, namespace)`` of everything the lab may create, in creation order.
 
-    Prerequisites (the collector) are among them, before their stage; cleanup deletes in
-    reverse, and only objects that carry the lab's label.
+    Prerequisites (the collector) are among them, before their stage, and the later notebooks'
+    :data:`TRANSIENT` objects come last; cleanup deletes in reverse, and only objects that carry
+    the lab's label.
     """
     ordered: list[Manifest] = []
     for spec in REGISTRY:
         if spec.prerequisite:
             ordered.extend(spec.prerequisite.build(names))
         ordered.extend(objects(spec.name, names=names))
-    return [(m.kind, m.name, m.namespace) for m in ordered]
+    return [(m.kind, m.name, m.namespace) for m in ordered] + [make(names) for make in TRANSIENT]
 
 
 def data_plane_probe(lab: Lab, stage: str) -> Any:

@@ -26,6 +26,7 @@ from .gateways import reconcile_gateways
 from .policies import reconcile_parameters, reconcile_policies
 from .pod import log_to_controller
 from .services import reconcile_services
+from .traffic import reconcile_traffic
 from .workloads import collect_garbage, reconcile_deployments, reconcile_replicasets
 
 __all__ = ["Controller"]
@@ -224,7 +225,7 @@ class Controller:
         formats = reconcile_parameters(store)
         ready = self._ready_gateways(pods)
         configs = reconcile_gateways(store, cluster, backends, tracing, formats, ready,
-                                     load_balancer=self._load_balancer)
+                                     load_balancer=self._load_balancer, traffic=reconcile_traffic(store))
         for key, cfg in configs.items():
             prev = self._published.get(key)
             if prev != cfg:

@@ -12,6 +12,7 @@ from ..proxy import config as pc
 from .backends import CONTROLLER, TranslationError
 from .common import condition, ensure_object, labels_match, owner_ref, write_status
 from .services import lb_address
+from .traffic import TrafficTargets, for_rule
 
 __all__ = ["MANAGED_CLASSES", "PROXY_IMAGE", "reconcile_gateways"]
 
@@ -182,6 +183,7 @@ def _parent_key(ref: dict[str, Any]) -> tuple[Any, ...]:
 def reconcile_gateways(
     store: Any, cluster: Cluster, backends: dict[str, Any], tracing: dict[str, pc.TracingConfig],
     log_formats: dict[str, str], ready_gateways: set[str], *, load_balancer: bool = True,
+    traffic: TrafficTargets | None = None,
 ) -> dict[str, pc.GatewayConfig]:
     """Reconcile every Gateway and HTTPRoute; return the config for each managed Gateway.
 
@@ -286,7 +288,8 @@ def reconcile_gateways(
                                    "Programmed" if key in ready_gateways else "Pending", "", generation=gen)]
                 listeners_cfg.append(pc.Listener(
                     name=lname, port=port, protocol="HTTP", hostname=lst.get("hostname"),
-                    routes=tuple(_translate_route(r, backends) for r, _ in routes)))
+                    routes=tuple(_translate_route(r, backends, traffic or {}, (meta["namespace"], meta["name"]))
+                                 for r, _ in routes)))
             conds += [condition(oc, "Conflicted", False, "NoConflicts", "", generation=gen),
                       condition(oc, "ResolvedRefs", True, "ResolvedRefs", "", generation=gen)]
             listener_status.append({
@@ -316,7 +319,8 @@ def reconcile_gateways(
     return configs
 
 
-def _translate_route(route: dict[str, Any], backends: dict[str, Any]) -> pc.Route:
+def _translate_route(route: dict[str, Any], backends: dict[str, Any], traffic: TrafficTargets | None = None,
+                     gateway: tuple[str, str] | None = None) -> pc.Route:
     meta, spec = route["metadata"], route.get("spec") or {}
     rules = []
     for rule in spec.get("rules") or []:
@@ -373,7 +377,8 @@ def _translate_route(route: dict[str, Any], backends: dict[str, Any]) -> pc.Rout
             timeout = _duration(req_timeout)
         rules.append(pc.Rule(name=rule.get("name"), matches=tuple(matches), backends=tuple(refs),
                              url_rewrite=rewrite, request_headers=req_h, response_headers=resp_h,
-                             timeout_seconds=timeout))
+                             timeout_seconds=timeout,
+                             traffic=for_rule(traffic or {}, gateway, meta["namespace"], meta["name"], rule.get("name"))))
     return pc.Route(namespace=meta["namespace"], name=meta["name"], hostnames=tuple(spec.get("hostnames") or []),
                     rules=tuple(rules), creation_timestamp=meta.get("creationTimestamp", ""))
 

@@ -23,7 +23,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from . import outbound
+from . import outbound, ratelimit
 from .config import AIBackend
 from .context import LLMCall, RequestContext
 from .errors import ProcessingFailed
@@ -158,6 +158,7 @@ async def handle(request: Request, ctx: RequestContext, backend: AIBackend, stat
         raise ProcessingFailed(str(exc)) from None
     call = ctx.llm = LLMCall(system=provider.name, request_model=model)
     _note_request(ctx, call, body)
+    ratelimit.check_llm_request(state, ctx)
     headers["content-type"] = "application/json"
     upstream = await outbound.send(state, ctx, "POST", url, headers.items(), compact_json(native),
                                    subtype="Llm", decompress=True)

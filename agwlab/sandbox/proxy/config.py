@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .policies import TrafficPolicies
+
 __all__ = [
     "AIBackend",
     "BackendRef",
@@ -164,6 +166,7 @@ class Rule:
     request_headers: HeaderModifier | None = None
     response_headers: HeaderModifier | None = None
     timeout_seconds: float | None = None      # rules[].timeouts.request
+    traffic: TrafficPolicies = TrafficPolicies()   # AgentgatewayPolicy spec.traffic (policies.py)
 
 
 @dataclass(frozen=True)

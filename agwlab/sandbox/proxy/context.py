@@ -88,6 +88,7 @@ class RequestContext:
     response_started: float | None = None      # perf_counter when the upstream answered
     response_headers_at: float | None = None   # perf_counter when the client got the response headers
     started: float = field(default_factory=time.perf_counter)
+    rate_limit: Any = None                     # the policies.LocalRateLimit selected for this request
 
     @property
     def labels(self) -> RouteLabels:

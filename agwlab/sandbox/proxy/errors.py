@@ -37,6 +37,7 @@ class GatewayError(Exception):
         self.status = status
         self.message = message
         self.reason = reason
+        self.headers: tuple[tuple[str, str], ...] = ()   # extra response headers (e.g. x-ratelimit-*)
 
 
 class ProcessingFailed(GatewayError):

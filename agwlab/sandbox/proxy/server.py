@@ -35,7 +35,7 @@ from starlette.responses import PlainTextResponse, Response
 from ...names import TESTED_VERSION
 from ..runtime import PodContext, WorkloadFailed
 from ..serving import ASGIApp, BoundServer, bind_socket, os_error_text
-from . import accesslog
+from . import accesslog, ratelimit
 from .config import AIBackend, GatewayConfig, Listener, MCPBackend, ServiceBackend
 from .context import RequestContext
 from .errors import GatewayError, NoBackend, ProcessingFailed, RequestTimeout
@@ -376,6 +376,7 @@ class ProxyWorkload:
         if ref is None or ref.backend is None:
             raise NoBackend("service not found")
         backend = ref.backend
+        ratelimit.check_request(state, ctx, dict(reversed(headers)))
         new_path = rewrite_path(scope["path"], choice.match.path, rule.url_rewrite)
         new_headers = apply_header_modifier(headers, rule.request_headers)
         if ctx.traceparent_out:  # the one place the upstream traceparent is set: the server span
@@ -430,6 +431,7 @@ class ProxyWorkload:
             state.metrics.record_outbound(ctx)
             if ctx.llm is not None:
                 state.metrics.record_gen_ai(ctx, ctx.llm, duration=duration)
+                ratelimit.amend_after_response(state, ctx)
             if ctx.tracer is not None:
                 fields = accesslog.access_fields(ctx, ms)
                 attrs = {k: v for k, v in fields.items() if k not in ("error", "duration")}
@@ -443,9 +445,11 @@ class ProxyWorkload:
 
 
 def _gateway_error(ctx: RequestContext, exc: GatewayError) -> Response:
-    """The gateway's own answer: ``text/plain``, with ``error`` and ``reason`` noted for the log."""
+    """The gateway's own answer: ``text/plain``, extra headers (``x-ratelimit-*``), with ``error`` and ``reason`` noted for the log."""
     ctx.reason, ctx.error = exc.reason, exc.message
-    return PlainTextResponse(exc.message, status_code=exc.status)
+    # v1.4.1 labels these bare ``text/plain`` (proxy/mod.rs), without a charset parameter
+    return Response(exc.message, status_code=exc.status, media_type=None,
+                    headers={**dict(exc.headers), "content-type": "text/plain"})
 
 
 def _version_of(pod: PodContext) -> str:

@@ -1,0 +1,98 @@
+"""AgentgatewayPolicy ``spec.traffic``: translated per target into the proxy's TrafficPolicies.
+
+Follows agentgateway v1.4.1's ``controller/pkg/agentgateway/plugins/traffic_plugin.go``
+(``processLocalRateLimitTraffic``): a local limit of N ``requests`` or ``tokens`` per ``unit``
+becomes a bucket of ``N + burst`` that gains N once per unit; only the first ``local``
+entry is used. ``conditional`` entries keep their CEL ``condition`` and order.
+
+A policy applies to a Gateway (every route attached to it), an HTTPRoute, or one rule of
+an HTTPRoute (``sectionName``); for each field the most specific target wins (rule, then
+route, then Gateway), and between policies at the same level the oldest wins.
+
+Example:
+    >>> local_limit("default/p", {"requests": 5, "unit": "Minutes", "burst": 2})
+    LocalRateLimit(policy='default/p', kind='requests', max_tokens=7, tokens_per_fill=5, fill_interval=60.0, condition=None)
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from ..proxy.policies import LocalRateLimit, TrafficPolicies
+
+__all__ = ["TrafficTargets", "for_rule", "local_limit", "merge", "reconcile_traffic"]
+
+_UNITS = {"Seconds": 1.0, "Minutes": 60.0, "Hours": 3600.0}
+# (kind, namespace, name, sectionName or "") -> the policy's translated traffic fields
+TrafficTargets = dict[tuple[str, str, str, str], TrafficPolicies]
+
+
+def local_limit(policy: str, entry: dict[str, Any], condition: str | None = None) -> LocalRateLimit:
+    """One ``local`` rate-limit entry as the proxy's bucket (see the module docstring)."""
+    if entry.get("requests") is not None:
+        kind, amount = "requests", int(entry["requests"])
+    else:
+        kind, amount = "tokens", int(entry.get("tokens") or 0)
+    return LocalRateLimit(policy=policy, kind=kind, max_tokens=amount + int(entry.get("burst") or 0),  # type: ignore[arg-type]
+                          tokens_per_fill=amount, fill_interval=_UNITS.get(entry.get("unit", ""), 1.0),
+                          condition=condition)
+
+
+def _rate_limits(key: str, rate_limit: dict[str, Any]) -> tuple[LocalRateLimit, ...]:
+    if rate_limit.get("local"):
+        return (local_limit(key, rate_limit["local"][0]),)
+    out = []
+    for i, entry in enumerate(rate_limit.get("conditional") or []):
+        local = (entry.get("policy") or {}).get("local")
+        if local:
+            out.append(local_limit(f"{key}#{i}", local[0], entry.get("condition")))
+    return tuple(out)
+
+
+def _translate(key: str, traffic: dict[str, Any]) -> TrafficPolicies:
+    policies = TrafficPolicies()
+    if traffic.get("rateLimit"):
+        policies = replace(policies, rate_limits=_rate_limits(key, traffic["rateLimit"]))
+    return policies
+
+
+def reconcile_traffic(store: Any) -> TrafficTargets:
+    """Each targeted Gateway, HTTPRoute and route rule with the traffic fields aimed at it."""
+    found: dict[tuple[str, str, str, str], list[tuple[str, TrafficPolicies]]] = {}
+    for pol in store.list("agentgateway.dev", "agentgatewaypolicies"):
+        meta, spec = pol["metadata"], pol.get("spec") or {}
+        traffic = spec.get("traffic")
+        if not traffic:
+            continue
+        key = f"{meta['namespace']}/{meta['name']}"
+        translated = _translate(key, traffic)
+        for ref in spec.get("targetRefs") or []:
+            if ref.get("kind") not in ("Gateway", "HTTPRoute"):
+                continue
+            target = (ref["kind"], meta["namespace"], ref.get("name", ""), ref.get("sectionName") or "")
+            found.setdefault(target, []).append((meta.get("creationTimestamp", ""), translated))
+    out: TrafficTargets = {}
+    for target, entries in found.items():
+        merged = TrafficPolicies()
+        for _, policies in sorted(entries, key=lambda e: e[0], reverse=True):  # oldest applied last
+            merged = merge(merged, policies)
+        out[target] = merged
+    return out
+
+
+def merge(base: TrafficPolicies, over: TrafficPolicies) -> TrafficPolicies:
+    """``over``'s fields where it sets them, else ``base``'s."""
+    return TrafficPolicies(rate_limits=over.rate_limits or base.rate_limits)
+
+
+def for_rule(targets: TrafficTargets, gateway: tuple[str, str] | None, namespace: str, route: str,
+             rule: str | None) -> TrafficPolicies:
+    """The traffic policies of one route rule: Gateway, then route, then rule targets."""
+    merged = TrafficPolicies()
+    if gateway is not None:
+        merged = merge(merged, targets.get(("Gateway", *gateway, ""), TrafficPolicies()))
+    merged = merge(merged, targets.get(("HTTPRoute", namespace, route, ""), TrafficPolicies()))
+    if rule:
+        merged = merge(merged, targets.get(("HTTPRoute", namespace, route, rule), TrafficPolicies()))
+    return merged
