@@ -14,6 +14,12 @@ from them and says so when a tool failed; with ``thinking`` on, a ``thinking`` b
 first. ``GET /v1/models`` lists the models as Anthropic's API does (newest first,
 ``limit``/``after_id``/``before_id`` paging), ``GET /v1/models/{id}`` shows one.
 
+Outages on demand (for resilience exercises): ``POST /agwlab/outage`` with
+``{"model": "<model or *>", "status": 429|500|529, "seconds": N}`` makes ``/v1/messages`` for
+that model answer with Anthropic's error for that status (``rate_limit_error`` with
+``retry-after``, ``api_error``, ``overloaded_error``) for N seconds; ``DELETE /agwlab/outage``
+ends every outage. ``GET /agwlab/outage`` lists the active ones.
+
 Token counts use a simple, documented estimate (:func:`count_tokens`): one token per word,
 number or punctuation mark. Keys are never logged; at most ``sk-ant-…abcd``.
 
@@ -37,6 +43,7 @@ import json
 import re
 import secrets
 import string
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -295,6 +302,14 @@ def _truncate(text: str, max_tokens: int) -> tuple[str, int, bool]:
     return text[: matches[max_tokens - 1].end()], max_tokens, True
 
 
+# what Anthropic answers for each status an outage can have: (error type, message)
+_OUTAGE_ERRORS = {
+    429: ("rate_limit_error", "This request would exceed your organization's rate limit."),
+    500: ("api_error", "Internal server error"),
+    529: ("overloaded_error", "Overloaded"),
+}
+
+
 def _error(status: int, kind: str, message: str, request_id: str) -> JSONResponse:
     return JSONResponse(
         {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id},
@@ -373,6 +388,14 @@ def create_app(
         if model is None:
             write(f"POST /v1/messages 404 key={mask_key(key)} model={body['model']}")
             return _error(404, "not_found_error", f"model: {body['model']}", request_id)
+        down = outage_for(model)
+        if down is not None:
+            kind, message = _OUTAGE_ERRORS[down]
+            write(f"POST /v1/messages {down} key={mask_key(key)} model={model} outage")
+            failed = _error(down, kind, message, request_id)
+            if down == 429:
+                failed.headers["retry-after"] = "10"
+            return failed
         problem = validate_tools(body)
         if problem is not None:
             write(f"POST /v1/messages 400 key={mask_key(key)} error={problem[:80]!r}")
@@ -478,11 +501,45 @@ def create_app(
     async def not_found(request: Request) -> Response:
         return _error(404, "not_found_error", "Not Found", _random_id("req_011C"))
 
+    outages: dict[str, tuple[float, int]] = {}      # model (or "*") -> (monotonic end, status)
+
+    def outage_for(model: str) -> int | None:
+        now = time.monotonic()
+        for name in (model, "*"):
+            until, status = outages.get(name, (0.0, 0))
+            if until > now:
+                return status
+        return None
+
+    async def outage(request: Request) -> Response:
+        if request.method == "DELETE":
+            outages.clear()
+            write("outages cleared")
+            return JSONResponse({"outages": []})
+        if request.method == "POST":
+            try:
+                spec = json.loads(await request.body())
+                model = str(spec.get("model", "*"))
+                status, seconds = int(spec["status"]), float(spec["seconds"])
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return JSONResponse({"error": 'send {"model": "<model or *>", "status": 429|500|529, '
+                                              '"seconds": N}'}, status_code=400)
+            if status not in _OUTAGE_ERRORS or not 0 < seconds <= 3600:
+                return JSONResponse({"error": f"status must be one of {sorted(_OUTAGE_ERRORS)} and seconds "
+                                              "between 0 and 3600"}, status_code=400)
+            name = "*" if model == "*" else (resolve_model(model) or model)
+            outages[name] = (time.monotonic() + seconds, status)
+            write(f"outage model={name} status={status} seconds={seconds:g}")
+        now = time.monotonic()
+        return JSONResponse({"outages": [{"model": m, "status": st, "seconds_left": round(until - now, 1)}
+                                         for m, (until, st) in outages.items() if until > now]})
+
     return Starlette(routes=[
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", count, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/models/{model_id}", model, methods=["GET"]),
+        Route("/agwlab/outage", outage, methods=["GET", "POST", "DELETE"]),
         Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ])
 

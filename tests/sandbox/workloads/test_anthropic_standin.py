@@ -295,3 +295,26 @@ def test_models_page_like_anthropics_api(standin: dict[str, Any]) -> None:
         c.models.retrieve("claude-nonexistent-9")
     with pytest.raises(anthropic.BadRequestError):
         c.models.list(limit=0)
+
+
+def test_an_outage_fails_one_model_with_anthropics_errors_until_it_ends(standin: dict[str, Any]) -> None:
+    admin = f"{standin['url']}/agwlab/outage"
+    sonnet, haiku = client(standin), client(standin)
+    try:
+        r = httpx.post(admin, json={"model": "claude-sonnet-4-5-20250929", "status": 529, "seconds": 30}, timeout=5)
+        assert r.status_code == 200 and r.json()["outages"][0]["status"] == 529
+        with pytest.raises(anthropic.InternalServerError) as err:
+            sonnet.messages.create(model="claude-sonnet-4-5-20250929", max_tokens=20, messages=ASK)
+        assert err.value.status_code == 529
+        assert err.value.body["error"] == {"type": "overloaded_error", "message": "Overloaded"}
+        # another model is not affected
+        assert haiku.messages.create(model="claude-haiku-4-5", max_tokens=20, messages=ASK).content
+        httpx.post(admin, json={"model": "*", "status": 429, "seconds": 30}, timeout=5)
+        with pytest.raises(anthropic.RateLimitError) as limited:
+            haiku.messages.create(model="claude-haiku-4-5", max_tokens=20, messages=ASK)
+        assert limited.value.response.headers["retry-after"] == "10"
+        bad = httpx.post(admin, json={"status": 418, "seconds": 5}, timeout=5)
+        assert bad.status_code == 400 and "429, 500, 529" in bad.json()["error"]
+    finally:
+        assert httpx.delete(admin, timeout=5).json() == {"outages": []}
+    assert sonnet.messages.create(model="claude-sonnet-4-5-20250929", max_tokens=20, messages=ASK).content
