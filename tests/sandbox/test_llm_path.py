@@ -32,7 +32,7 @@ def test_seed_gateway_is_programmed_with_an_address(kubectl, gateway: str) -> No
     assert [p["name"] for p in svc["spec"]["ports"]] == ["listener-8080"]
     pod = json.loads(kubectl("get", "pods", "-n", NS, "-l", "gateway.networking.k8s.io/gateway-name=agentgateway-route",
                              "-o", "json"))["items"][0]
-    assert pod["metadata"]["labels"]["gateway.networking.k8s.io/gateway-class-name"] == "enterprise-agentgateway"
+    assert pod["metadata"]["labels"]["gateway.networking.k8s.io/gateway-class-name"] == "agentgateway"
     kubectl("rollout", "status", "deploy/agentgateway-route", "-n", NS, "--timeout=20s")
     backend = json.loads(kubectl("get", "agentgatewaybackend", "anthropic", "-n", NS, "-o", "json"))
     assert backend["status"]["conditions"][0]["type"] == "Accepted"

@@ -35,7 +35,7 @@ log = logging.getLogger("agwlab.sandbox.controller")
 
 _GC_KINDS = [
     ("", "pods"), ("apps", "replicasets"), ("apps", "deployments"), ("", "services"), ("", "configmaps"),
-    ("", "secrets"), ("", "events"),
+    ("", "secrets"), ("", "events"), ("", "serviceaccounts"),
     ("gateway.networking.k8s.io", "gateways"), ("gateway.networking.k8s.io", "httproutes"),
     ("agentgateway.dev", "agentgatewaybackends"), ("agentgateway.dev", "agentgatewaypolicies"),
     ("agentgateway.dev", "agentgatewayparameters"),

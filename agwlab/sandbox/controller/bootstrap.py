@@ -118,10 +118,6 @@ SYSTEM_OBJECTS: list[dict[str, Any]] = [
     {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
      "metadata": {"name": "agentgateway", "labels": _HELM},
      "spec": {"controllerName": CONTROLLER, "description": "agentgateway (open source)"}},
-    {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
-     "metadata": {"name": "enterprise-agentgateway", "labels": _HELM},
-     "spec": {"controllerName": "solo.io/enterprise-agentgateway",
-              "description": "Solo Enterprise for agentgateway (imitated by the sandbox)"}},
     *_app("agentgateway", CONTROLLER_NAMESPACE, f"cr.agentgateway.dev/controller:{AGW_VERSION}",
           [("agw-grpc", 9978, 9978), ("health", 9093, 9093), ("metrics", 9092, 9092)],
           labels={"app.kubernetes.io/instance": "agentgateway", **_HELM,
@@ -142,17 +138,35 @@ SYSTEM_OBJECTS: list[dict[str, Any]] = [
 ]
 
 
+#: Only with ``AGWLAB_SANDBOX_EDITION=enterprise``: the class Solo's licensed enterprise chart
+#: creates. Open-source agentgateway v1.4.1 has no such class, so by default a Gateway on it
+#: is never programmed, as on a real open-source install.
+ENTERPRISE_CLASS: dict[str, Any] = {
+    "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+    "metadata": {"name": "enterprise-agentgateway", "labels": _HELM},
+    "spec": {"controllerName": "solo.io/enterprise-agentgateway",
+             "description": "Solo Enterprise for agentgateway (imitated by the sandbox)"},
+}
+
+
+def edition() -> str:
+    """The sandbox's edition: ``oss`` (default) or ``enterprise`` (``AGWLAB_SANDBOX_EDITION``)."""
+    return "enterprise" if os.environ.get("AGWLAB_SANDBOX_EDITION", "oss").strip().lower() == "enterprise" else "oss"
+
+
 def settings_configmap() -> dict[str, Any]:
     upstream = os.environ.get("AGWLAB_ANTHROPIC_UPSTREAM", "standin")
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "sandbox-settings", "namespace": "agwlab-system"},
-            "data": {"anthropic.upstream": upstream if upstream in ("standin", "api.anthropic.com") else "standin"}}
+            "data": {"anthropic.upstream": upstream if upstream in ("standin", "api.anthropic.com") else "standin",
+                     "edition": edition()}}
 
 
 def bootstrap(store: Any, kinds_by: Any) -> int:
     """Create whatever of the system objects is missing. Returns how many were created."""
     created = 0
-    for obj in [*SYSTEM_OBJECTS, settings_configmap()]:
+    extra = [ENTERPRISE_CLASS] if edition() == "enterprise" else []
+    for obj in [*SYSTEM_OBJECTS, *extra, settings_configmap()]:
         info = kinds_by(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
         if store.get(info.group, info.plural, meta.get("namespace"), meta["name"]) is None:

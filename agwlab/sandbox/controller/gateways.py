@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...names import PROXY_IMAGE
+from ...names import PROXY_IMAGE, TESTED_VERSION
 from ..cluster import Cluster
 from ..proxy import config as pc
 from .backends import CONTROLLER, TranslationError
@@ -14,15 +15,18 @@ from .common import condition, ensure_object, labels_match, owner_ref, write_sta
 from .services import lb_address
 from .traffic import TrafficTargets, for_rule
 
-__all__ = ["MANAGED_CLASSES", "PROXY_IMAGE", "reconcile_gateways"]
+__all__ = ["ENTERPRISE_CONTROLLER", "MANAGED_CLASSES", "PROXY_IMAGE", "reconcile_gateways"]
 
 RESERVED_PORTS = {15000, 15020, 15021}
-# GatewayClass name -> controllerName the sandbox's controller answers for
+ENTERPRISE_CONTROLLER = "solo.io/enterprise-agentgateway"
+# GatewayClass name -> controllerName the sandbox's controller answers for. The enterprise
+# class is only managed when the sandbox runs as the enterprise edition (setting ``edition``).
 MANAGED_CLASSES = {
     "agentgateway": CONTROLLER,
-    "enterprise-agentgateway": "solo.io/enterprise-agentgateway",
+    "enterprise-agentgateway": ENTERPRISE_CONTROLLER,
 }
 GW_GROUP = "gateway.networking.k8s.io"
+NO_ERRORS = "No errors found"
 
 
 @dataclass
@@ -36,12 +40,21 @@ class _GatewayView:
         return f"{self.obj['metadata']['namespace']}/{self.obj['metadata']['name']}"
 
 
-def _managed_classes(store: Any) -> dict[str, str]:
+def _controllers(cluster: Cluster) -> set[str]:
+    """The controllerNames this sandbox answers for: agentgateway's, plus Solo's enterprise
+    one only when the sandbox runs as the enterprise edition."""
+    if cluster.setting("edition", "oss") == "enterprise":
+        return {CONTROLLER, ENTERPRISE_CONTROLLER}
+    return {CONTROLLER}
+
+
+def _managed_classes(store: Any, cluster: Cluster) -> dict[str, str]:
     out = {}
+    controllers = _controllers(cluster)
     for gc in store.list(GW_GROUP, "gatewayclasses"):
         name = gc["metadata"]["name"]
         ctrl = (gc.get("spec") or {}).get("controllerName", "")
-        if ctrl in MANAGED_CLASSES.values():
+        if ctrl in controllers:
             out[name] = ctrl
             gen = gc["metadata"].get("generation", 1)
             old = (gc.get("status") or {}).get("conditions")
@@ -53,19 +66,40 @@ def _managed_classes(store: Any) -> dict[str, str]:
 
 
 def _proxy_objects(gw: dict[str, Any], class_name: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """The Deployment, Service, ConfigMap and ServiceAccount v1.4.1's chart makes for a Gateway."""
     meta = gw["metadata"]
     ns, name = meta["namespace"], meta["name"]
-    labels = {
+    selector = {
         "app.kubernetes.io/name": name,
         "app.kubernetes.io/instance": name,
         "gateway.networking.k8s.io/gateway-name": name,
-        "gateway.networking.k8s.io/gateway-class-name": class_name,
-        "app.kubernetes.io/managed-by": "agentgateway",
     }
-    selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
+    labels = {
+        "app.kubernetes.io/managed-by": "agentgateway",
+        "gateway.networking.k8s.io/gateway-class-name": class_name,
+        **selector,
+        "app.kubernetes.io/version": TESTED_VERSION,
+    }
+    pod_labels = {"gateway.networking.k8s.io/gateway-class-name": class_name, **selector}
     ports = sorted({int(lst["port"]) for lst in (gw.get("spec") or {}).get("listeners") or []
                     if int(lst["port"]) not in RESERVED_PORTS})
     owner = [owner_ref(gw)]
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": owner},
+        "data": {"config.yaml": (
+            "config:\n"
+            "  xds:\n"
+            "    address: agentgateway.agentgateway-system.svc:9978\n"
+            f"    gateway: {ns}/{name}\n"
+            "  adminAddr: localhost:15000\n"
+            "  statsAddr: 0.0.0.0:15020\n"
+            "  readinessAddr: 0.0.0.0:15021\n"
+        )},
+    }
+    checksum = hashlib.sha256(configmap["data"]["config.yaml"].encode()).hexdigest()
+    probe = {"httpGet": {"path": "/healthz/ready", "port": 15021}}
     deploy = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -75,9 +109,9 @@ def _proxy_objects(gw: dict[str, Any], class_name: str) -> list[tuple[str, str, 
             "selector": {"matchLabels": selector},
             "template": {
                 "metadata": {
-                    "labels": labels,
-                    "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "15020",
-                                    "prometheus.io/path": "/metrics"},
+                    "labels": pod_labels,
+                    "annotations": {"checksum/config": checksum, "prometheus.io/path": "/metrics",
+                                    "prometheus.io/port": "15020", "prometheus.io/scrape": "true"},
                 },
                 "spec": {
                     "serviceAccountName": name,
@@ -85,12 +119,13 @@ def _proxy_objects(gw: dict[str, Any], class_name: str) -> list[tuple[str, str, 
                         "name": "agentgateway",
                         "image": PROXY_IMAGE,
                         "args": ["-f", "/config/config.yaml"],
-                        "ports": [{"containerPort": 15020, "name": "metrics", "protocol": "TCP"}]
-                        + [{"containerPort": p, "name": f"listener-{p}", "protocol": "TCP"} for p in ports],
-                        "env": [{"name": "GATEWAY", "value": f"{ns}/{name}"},
-                                {"name": "XDS_ADDRESS", "value": "agentgateway.agentgateway-system.svc:9978"}],
-                        "readinessProbe": {"httpGet": {"path": "/healthz/ready", "port": 15021},
-                                           "periodSeconds": 10},
+                        # the chart lists only the static metrics port; listener ports are dynamic
+                        "ports": [{"containerPort": 15020, "name": "metrics", "protocol": "TCP"}],
+                        "env": [{"name": "GATEWAY", "value": name},
+                                {"name": "XDS_ADDRESS", "value": "http://agentgateway.agentgateway-system.svc:9978"}],
+                        "readinessProbe": {**probe, "periodSeconds": 10},
+                        "startupProbe": {"failureThreshold": 60, **probe, "periodSeconds": 1,
+                                         "successThreshold": 1, "timeoutSeconds": 2},
                     }],
                 },
             },
@@ -107,21 +142,14 @@ def _proxy_objects(gw: dict[str, Any], class_name: str) -> list[tuple[str, str, 
             or [{"name": "placeholder", "port": 65535, "targetPort": 65535, "protocol": "TCP"}],
         },
     }
-    configmap = {
+    account = {
         "apiVersion": "v1",
-        "kind": "ConfigMap",
+        "kind": "ServiceAccount",
         "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": owner},
-        "data": {"config.yaml": (
-            "config:\n"
-            "  xds:\n"
-            "    address: agentgateway.agentgateway-system.svc:9978\n"
-            f"    gateway: {ns}/{name}\n"
-            "  adminAddr: localhost:15000\n"
-            "  statsAddr: 0.0.0.0:15020\n"
-            "  readinessAddr: 0.0.0.0:15021\n"
-        )},
+        "automountServiceAccountToken": False,
     }
-    return [("apps", "deployments", deploy), ("", "services", service), ("", "configmaps", configmap)]
+    return [("apps", "deployments", deploy), ("", "services", service), ("", "configmaps", configmap),
+            ("", "serviceaccounts", account)]
 
 
 def _listener_allows(gw: dict[str, Any], listener: dict[str, Any], route_ns: str, store: Any) -> bool:
@@ -163,15 +191,17 @@ def _resolve_refs(route: dict[str, Any], backends: dict[str, Any], store: Any) -
             group, kind = ref.get("group", ""), ref.get("kind", "Service")
             ns = ref.get("namespace", rns)
             if ns != rns:
-                return False, "RefNotPermitted", f"backendRef {ref.get('name')} in namespace {ns} is not permitted: no ReferenceGrant allows it"
+                return False, "RefNotPermitted", (f"backendRef {ns}/{ref.get('name')} not accessible to a HTTPRoute "
+                                                  f'in namespace "{rns}" (missing a ReferenceGrant?)')
             if (group, kind) == ("agentgateway.dev", "AgentgatewayBackend"):
                 if f"{ns}/{ref.get('name')}" not in backends:
-                    return False, "BackendNotFound", f"backend({ns}/{ref.get('name')}) not found"
+                    return False, "BackendNotFound", f"Backend not found: {ns}/{ref.get('name')}"
             elif (group, kind) == ("", "Service"):
                 if store.get("", "services", ns, ref.get("name", "")) is None:
                     return False, "BackendNotFound", f"backend({ref.get('name')}.{ns}.svc.cluster.local) not found"
             else:
-                return False, "InvalidKind", f"unsupported backendRef kind {group}/{kind}"
+                return False, "InvalidKind", f'referencing unsupported backendRef: group "{group}" kind "{kind}"'
+
     return True, "ResolvedRefs", ""
 
 
@@ -191,7 +221,8 @@ def reconcile_gateways(
     publishes no address, as agentgateway does while its Service's ingress is pending, and is
     Programmed once its proxy is ready; the proxy then serves on its Pod IP only.
     """
-    classes = _managed_classes(store)
+    classes = _managed_classes(store, cluster)
+    controllers = _controllers(cluster)
     views: dict[str, _GatewayView] = {}
     for gw in store.list(GW_GROUP, "gateways"):
         cls = (gw.get("spec") or {}).get("gatewayClassName", "")
@@ -211,7 +242,7 @@ def reconcile_gateways(
         spec = route.get("spec") or {}
         old_parents = (route.get("status") or {}).get("parents") or []
         resolved = _resolve_refs(route, backends, store)
-        parents = [p for p in old_parents if p.get("controllerName") not in MANAGED_CLASSES.values()]
+        parents = [p for p in old_parents if p.get("controllerName") not in controllers]
         gen = rmeta.get("generation", 1)
         for ref in spec.get("parentRefs") or []:
             if ref.get("group", GW_GROUP) != GW_GROUP or ref.get("kind", "Gateway") != "Gateway":
@@ -219,42 +250,35 @@ def reconcile_gateways(
             gns = ref.get("namespace", rns)
             gkey = f"{gns}/{ref.get('name')}"
             view = views.get(gkey)
-            gw_obj = store.get(GW_GROUP, "gateways", gns, ref.get("name", ""))
-            if gw_obj is not None and view is None:
-                continue  # another controller's Gateway: not ours to speak for
-            prev = next((p for p in old_parents if _parent_key(p.get("parentRef") or {}) == _parent_key(ref)), {})
-            old_conds = prev.get("conditions")
-            out_ref = {"group": GW_GROUP, "kind": "Gateway", "name": ref.get("name")}
-            if "namespace" in ref:
-                out_ref["namespace"] = gns
+            if view is None:
+                continue  # a missing Gateway or another controller's: v1.4.1 writes no parent status
+            out_ref = {"group": GW_GROUP, "kind": "Gateway", "name": ref.get("name"), "namespace": gns}
             for k in ("sectionName", "port"):
                 if k in ref:
                     out_ref[k] = ref[k]
-            if view is None:
-                accepted = condition(old_conds, "Accepted", False, "NoMatchingParent",
-                                     f"gateway {gkey} not found", generation=gen)
-                ctrl = CONTROLLER
+            prev = next((p for p in old_parents if _parent_key(p.get("parentRef") or {}) == _parent_key(out_ref)), {})
+            old_conds = prev.get("conditions")
+            ctrl = classes[view.class_name]
+            listeners = [lst for lst in (view.obj.get("spec") or {}).get("listeners") or []
+                         if ("sectionName" not in ref or lst["name"] == ref["sectionName"])
+                         and ("port" not in ref or int(lst["port"]) == int(ref["port"]))]
+            allowed = [lst for lst in listeners if _listener_allows(view.obj, lst, rns, store)]
+            hosts_ok = [lst for lst in allowed if _hostnames_intersect(lst, spec.get("hostnames") or [])]
+            if not listeners:
+                missing = (f'sectionName "{ref["sectionName"]}" not found' if "sectionName" in ref
+                           else f"port {ref.get('port')} not found")
+                accepted = condition(old_conds, "Accepted", False, "NoMatchingParent", missing, generation=gen)
+            elif not allowed:
+                accepted = condition(old_conds, "Accepted", False, "NotAllowedByListeners",
+                                     f"the listeners of gateway {gkey} do not allow routes from namespace {rns}",
+                                     generation=gen)
+            elif not hosts_ok:
+                accepted = condition(old_conds, "Accepted", False, "NoMatchingListenerHostname",
+                                     "no listener hostname matches the route's hostnames", generation=gen)
             else:
-                ctrl = MANAGED_CLASSES[view.class_name]
-                listeners = [lst for lst in (view.obj.get("spec") or {}).get("listeners") or []
-                             if ("sectionName" not in ref or lst["name"] == ref["sectionName"])
-                             and ("port" not in ref or int(lst["port"]) == int(ref["port"]))]
-                allowed = [lst for lst in listeners if _listener_allows(view.obj, lst, rns, store)]
-                hosts_ok = [lst for lst in allowed if _hostnames_intersect(lst, spec.get("hostnames") or [])]
-                if not listeners:
-                    accepted = condition(old_conds, "Accepted", False, "NoMatchingParent",
-                                         "no listener matches the parentRef's sectionName/port", generation=gen)
-                elif not allowed:
-                    accepted = condition(old_conds, "Accepted", False, "NotAllowedByListeners",
-                                         f"the listeners of gateway {gkey} do not allow routes from namespace {rns}",
-                                         generation=gen)
-                elif not hosts_ok:
-                    accepted = condition(old_conds, "Accepted", False, "NoMatchingListenerHostname",
-                                         "no listener hostname matches the route's hostnames", generation=gen)
-                else:
-                    accepted = condition(old_conds, "Accepted", True, "Accepted", "", generation=gen)
-                    for lst in hosts_ok:
-                        view.attached[lst["name"]].append((route, ref.get("sectionName") or ""))
+                accepted = condition(old_conds, "Accepted", True, "Accepted", "", generation=gen)
+                for lst in hosts_ok:
+                    view.attached[lst["name"]].append((route, ref.get("sectionName") or ""))
             refs_cond = condition(old_conds, "ResolvedRefs", resolved[0], resolved[1], resolved[2], generation=gen)
             parents.append({"parentRef": out_ref, "controllerName": ctrl, "conditions": [accepted, refs_cond]})
         write_status(store, route, {"parents": parents})
@@ -273,25 +297,27 @@ def reconcile_gateways(
             lname, port = lst["name"], int(lst["port"])
             routes = view.attached.get(lname, [])
             oc = (old_ls.get(lname) or {}).get("conditions")
+            conflicted = condition(oc, "Conflicted", False, "NoConflicts", NO_ERRORS, generation=gen)
+            resolved_refs = condition(oc, "ResolvedRefs", True, "ResolvedRefs", NO_ERRORS, generation=gen)
             if port in RESERVED_PORTS:
                 conds = [condition(oc, "Accepted", False, "PortUnavailable",
-                                   f"port {port} is reserved by agentgateway", generation=gen),
-                         condition(oc, "Programmed", False, "Invalid", "", generation=gen)]
+                                   f"port {port} is reserved by agentgateway", generation=gen), conflicted,
+                         condition(oc, "Programmed", False, "Invalid", f"port {port} is reserved by agentgateway",
+                                   generation=gen), resolved_refs]
             elif lst.get("protocol", "HTTP") not in ("HTTP",):
-                conds = [condition(oc, "Accepted", False, "UnsupportedProtocol",
-                                   f"the sandbox serves HTTP listeners only, not {lst.get('protocol')}",
-                                   generation=gen),
-                         condition(oc, "Programmed", False, "Invalid", "", generation=gen)]
+                why = f"the sandbox serves HTTP listeners only, not {lst.get('protocol')}"
+                conds = [condition(oc, "Accepted", False, "UnsupportedProtocol", why, generation=gen), conflicted,
+                         condition(oc, "Programmed", False, "Invalid", why, generation=gen), resolved_refs]
             else:
-                conds = [condition(oc, "Accepted", True, "Accepted", "", generation=gen),
-                         condition(oc, "Programmed", key in ready_gateways,
-                                   "Programmed" if key in ready_gateways else "Pending", "", generation=gen)]
+                ready = key in ready_gateways
+                conds = [condition(oc, "Accepted", True, "Accepted", NO_ERRORS, generation=gen), conflicted,
+                         condition(oc, "Programmed", ready, "Programmed" if ready else "Pending",
+                                   NO_ERRORS if ready else "waiting for the agentgateway proxy to be ready",
+                                   generation=gen), resolved_refs]
                 listeners_cfg.append(pc.Listener(
                     name=lname, port=port, protocol="HTTP", hostname=lst.get("hostname"),
                     routes=tuple(_translate_route(r, backends, traffic or {}, (meta["namespace"], meta["name"]))
                                  for r, _ in routes)))
-            conds += [condition(oc, "Conflicted", False, "NoConflicts", "", generation=gen),
-                      condition(oc, "ResolvedRefs", True, "ResolvedRefs", "", generation=gen)]
             listener_status.append({
                 "name": lname,
                 "supportedKinds": [{"group": GW_GROUP, "kind": "HTTPRoute"}, {"group": GW_GROUP, "kind": "GRPCRoute"}],
@@ -300,11 +326,13 @@ def reconcile_gateways(
             })
         programmed = key in ready_gateways and (address is not None or not load_balancer)
         status: dict[str, Any] = {
+            "attachedListenerSets": 0,
             "conditions": [
                 condition(old.get("conditions"), "Accepted", True, "Accepted", "", generation=gen),
                 condition(old.get("conditions"), "Programmed", programmed,
                           "Programmed" if programmed else ("Pending" if address else "AddressNotAssigned"),
-                          "" if programmed else "waiting for the agentgateway proxy to be ready", generation=gen),
+                          "Successfully programmed Gateway" if programmed
+                          else "waiting for the agentgateway proxy to be ready", generation=gen),
             ],
             "listeners": listener_status,
         }

@@ -92,7 +92,8 @@ class _Snapshot:
 
 
 class ProxyWorkload:
-    """agentgateway's data plane for one Gateway (``pod.env["GATEWAY"]`` = ``"<ns>/<name>"``).
+    """agentgateway's data plane for one Gateway (``pod.env["GATEWAY"]``: the Gateway's name, as
+    v1.4.1's chart sets it, in the Pod's namespace; ``"<ns>/<name>"`` is accepted too).
 
     Example:
         >>> wl = ProxyWorkload()                      # doctest: +SKIP
@@ -125,8 +126,10 @@ class ProxyWorkload:
             WorkloadFailed: ``GATEWAY`` is missing or the Pod's stats/readiness ports are taken.
         """
         key = pod.env.get("GATEWAY")
-        if not key or "/" not in key:
-            raise WorkloadFailed("env GATEWAY must be set to <namespace>/<gateway name>")
+        if not key:
+            raise WorkloadFailed("env GATEWAY must be set to the Gateway's name")
+        if "/" not in key:
+            key = f"{pod.namespace}/{key}"
         self._loop = asyncio.get_running_loop()
         self.version = _version_of(pod)
         metrics = ProxyMetrics(tag=self.version)

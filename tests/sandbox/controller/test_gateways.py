@@ -30,13 +30,25 @@ def test_a_gateway_gets_a_deployment_service_and_pod_named_after_it(kubectl, ns:
     kubectl("apply", "-f", "-", input=_gateway(ns))
     kubectl("wait", "--for=condition=Programmed", "gateway/gw", "-n", ns, "--timeout=20s")
     deploy = json.loads(kubectl("get", "deploy", "gw", "-n", ns, "-o", "json"))
-    labels = deploy["spec"]["template"]["metadata"]["labels"]
-    assert labels["gateway.networking.k8s.io/gateway-name"] == "gw"
-    assert labels["gateway.networking.k8s.io/gateway-class-name"] == "agentgateway"
-    assert labels["app.kubernetes.io/managed-by"] == "agentgateway"
-    container = deploy["spec"]["template"]["spec"]["containers"][0]
+    # what v1.4.1's chart (controller/pkg/helm/agentgateway) makes
+    selector = {"app.kubernetes.io/name": "gw", "app.kubernetes.io/instance": "gw",
+                "gateway.networking.k8s.io/gateway-name": "gw"}
+    assert deploy["spec"]["selector"]["matchLabels"] == selector
+    assert deploy["metadata"]["labels"] == {**selector, "app.kubernetes.io/managed-by": "agentgateway",
+                                            "gateway.networking.k8s.io/gateway-class-name": "agentgateway",
+                                            "app.kubernetes.io/version": "v1.4.1"}
+    template = deploy["spec"]["template"]
+    assert template["metadata"]["labels"] == {**selector,
+                                              "gateway.networking.k8s.io/gateway-class-name": "agentgateway"}
+    assert len(template["metadata"]["annotations"]["checksum/config"]) == 64
+    container = template["spec"]["containers"][0]
     assert container["name"] == "agentgateway"
-    assert {"containerPort": 15020, "name": "metrics", "protocol": "TCP"} in container["ports"]
+    assert container["ports"] == [{"containerPort": 15020, "name": "metrics", "protocol": "TCP"}]
+    assert container["startupProbe"]["periodSeconds"] == 1 and container["startupProbe"]["failureThreshold"] == 60
+    assert {"name": "GATEWAY", "value": "gw"} in container["env"]
+    assert template["spec"]["serviceAccountName"] == "gw"
+    account = json.loads(kubectl("get", "serviceaccount", "gw", "-n", ns, "-o", "json"))
+    assert account["metadata"]["ownerReferences"][0]["kind"] == "Gateway"
     assert deploy["metadata"]["ownerReferences"][0]["kind"] == "Gateway"
     svc = json.loads(kubectl("get", "svc", "gw", "-n", ns, "-o", "json"))
     assert svc["spec"]["type"] == "LoadBalancer"
@@ -47,6 +59,10 @@ def test_a_gateway_gets_a_deployment_service_and_pod_named_after_it(kubectl, ns:
     listener = gw["status"]["listeners"][0]
     assert listener["attachedRoutes"] == 0
     assert _conds(listener)["Accepted"] == "True" and _conds(listener)["Programmed"] == "True"
+    assert [c["type"] for c in listener["conditions"]] == ["Accepted", "Conflicted", "Programmed", "ResolvedRefs"]
+    assert {c["message"] for c in listener["conditions"]} == {"No errors found"}
+    programmed = next(c for c in gw["status"]["conditions"] if c["type"] == "Programmed")
+    assert programmed["message"] == "Successfully programmed Gateway"
     pod = json.loads(kubectl("get", "pods", "-n", ns, "-l", "gateway.networking.k8s.io/gateway-name=gw",
                              "-o", "json"))["items"][0]
     # the Pod IP is where the metrics port answers
@@ -56,6 +72,33 @@ def test_a_gateway_gets_a_deployment_service_and_pod_named_after_it(kubectl, ns:
     addr = gw["status"]["addresses"][0]["value"]
     r = poll(lambda: httpx.get(f"http://{addr}:8080/", timeout=5), what="the listener")
     assert r.status_code == 404 and r.text.strip() == "route not found"
+
+
+def test_the_tutorials_enterprise_class_is_not_programmed(kubectl, ns: str) -> None:  # type: ignore[no-untyped-def]
+    # open-source v1.4.1 has one GatewayClass; enterprise-agentgateway comes with Solo's chart only
+    classes = kubectl("get", "gatewayclass", "-o", "jsonpath={.items[*].metadata.name}").split()
+    assert "agentgateway" in classes and "enterprise-agentgateway" not in classes
+    kubectl("apply", "-f", "-", input=_gateway(ns, name="tutorial", cls="enterprise-agentgateway"))
+    kubectl("apply", "-f", "-", input=_gateway(ns, name="oss"))
+    kubectl("wait", "--for=condition=Programmed", "gateway/oss", "-n", ns, "--timeout=20s")
+    gw = json.loads(kubectl("get", "gateway", "tutorial", "-n", ns, "-o", "json"))
+    assert not (gw.get("status") or {}).get("addresses")
+    assert {c["type"]: c["status"] for c in (gw.get("status") or {}).get("conditions") or []} in (
+        {}, {"Accepted": "Unknown", "Programmed": "Unknown"})          # nobody reconciles it
+    assert kubectl("get", "deploy", "-n", ns, "-o", "name").split() == ["deployment.apps/oss"]
+
+
+def test_a_route_to_a_missing_gateway_gets_no_parent_status(kubectl, ns: str) -> None:  # type: ignore[no-untyped-def]
+    kubectl("apply", "-f", "-", input=_gateway(ns, name="here"))
+    kubectl("apply", "-f", "-", input=http_route_yaml("to-nowhere", ns, "not-there", service=("nowhere", 80)))
+    kubectl("apply", "-f", "-", input=http_route_yaml("to-here", ns, "here", service=("nowhere", 80)))
+    route = poll_object(kubectl, "httproute", "to-here", ns, until=has_status("parents"), what="route status")
+    parent = route["status"]["parents"][0]
+    assert parent["parentRef"]["namespace"] == ns              # v1.4.1 always writes the namespace
+    refs = next(c for c in parent["conditions"] if c["type"] == "ResolvedRefs")
+    assert refs["message"] == f"backend(nowhere.{ns}.svc.cluster.local) not found"
+    missing = json.loads(kubectl("get", "httproute", "to-nowhere", "-n", ns, "-o", "json"))
+    assert not (missing.get("status") or {}).get("parents")
 
 
 def test_deleting_the_gateway_removes_its_proxy(kubectl, ns: str) -> None:  # type: ignore[no-untyped-def]
@@ -110,4 +153,4 @@ def test_routes_attach_and_match_by_gateway_api_precedence(kubectl, ns: str) -> 
     assert r.json()["model"] == "claude-haiku-4-5-20251001"
     # the longer prefix wins; segments matter: /llmx is not /llm
     r = httpx.post(f"http://{addr}:8081/llmx", json=body, timeout=10)
-    assert r.status_code == 500 and "backend does not exist" in r.text
+    assert (r.status_code, r.text) == (500, "service not found")
