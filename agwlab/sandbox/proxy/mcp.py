@@ -26,6 +26,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import Gauge
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
@@ -73,11 +74,25 @@ class MCPGateway:
         await self.sessions.close_all()
 
 
+def _count_sessions(state: ProxyState, gateway: MCPGateway) -> None:
+    """Show the open sessions on the proxy's /metrics (a sandbox-only gauge: v1.4.1 has none)."""
+    with contextlib.suppress(ValueError, AttributeError):  # already registered / no registry
+        Gauge("agwlab_sandbox_mcp_sessions", "Open MCP sessions in this proxy (sandbox only, not an "
+              "agentgateway metric).", registry=state.metrics.registry).set_function(lambda: len(gateway.sessions))
+
+
+def _too_many_sessions(ctx: RequestContext, gateway: MCPGateway) -> Response:
+    limit = gateway.sessions.MAX_SESSIONS
+    return _reject(ctx, 503, f"mcp: too many open sessions (limit {limit}); end sessions you no longer use "
+                             "(DELETE with their mcp-session-id) and retry")
+
+
 def gateway_for(state: ProxyState) -> MCPGateway:
     """The MCP state of one proxy, created on first use in ``state.extra["mcp"]``."""
     gateway = state.extra.get(_STATE_KEY)
     if gateway is None:
         gateway = state.extra[_STATE_KEY] = MCPGateway()
+        _count_sessions(state, gateway)
     return gateway
 
 
@@ -300,6 +315,8 @@ async def _streamable_post(
                 f"mcp: MCP-Protocol-Version header {header_version!r} does not match "
                 f"the initialize protocolVersion {body_version!r}",
             )
+        if not stateless and not await gateway.sessions.make_room():
+            return _too_many_sessions(ctx, gateway)
         session = MCPSession(backend, state.http, version=_version(state))
         routing = Routing(method="initialize", message=message)
         try:
@@ -405,6 +422,8 @@ async def _legacy_sse(
 ) -> Response:
     method = request.method.upper()
     if method == "GET":
+        if not await gateway.sessions.make_room():
+            return _too_many_sessions(ctx, gateway)
         session = MCPSession(backend, state.http, sid=str(uuid.uuid4()), version=_version(state))
         session.open_streams = 1  # the session lives as long as this stream
         gateway.sessions.add_local(session)

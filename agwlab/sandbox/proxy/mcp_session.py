@@ -396,6 +396,10 @@ class SessionStore:
 
     #: Sessions nobody used for this long (and with no open stream) are closed.
     IDLE_TIMEOUT = 30 * 60.0
+    #: Open sessions one proxy keeps (each may hold upstream streams from a pool of 1000).
+    MAX_SESSIONS = 500
+    #: At the cap, sessions idle this long (and with no open stream) make room for new ones.
+    EVICT_IDLE_AFTER = 60.0
 
     def __init__(self, key: bytes | None = None) -> None:
         self._fernet = Fernet(key or Fernet.generate_key())
@@ -448,6 +452,22 @@ class SessionStore:
         for session in idle:
             await self.remove(session)
         return len(idle)
+
+    async def make_room(self, now: float | None = None) -> bool:
+        """Whether a new session fits under :attr:`MAX_SESSIONS`, closing the longest-idle
+        sessions (idle over :attr:`EVICT_IDLE_AFTER`, no open stream) to make room.
+
+        Closing a session releases its upstream sessions and streams.
+        """
+        if len(self._sessions) < self.MAX_SESSIONS:
+            return True
+        now = time.monotonic() if now is None else now
+        idle = sorted((s for s in self._sessions.values()
+                       if s.open_streams == 0 and now - s.last_used > self.EVICT_IDLE_AFTER),
+                      key=lambda s: s.last_used)
+        for session in idle[: len(self._sessions) - self.MAX_SESSIONS + 1]:
+            await self.remove(session)
+        return len(self._sessions) < self.MAX_SESSIONS
 
     async def close_all(self) -> None:
         sessions, self._sessions = list(self._sessions.values()), {}
