@@ -27,6 +27,7 @@ from . import outbound, ratelimit
 from .config import AIBackend
 from .context import LLMCall, RequestContext
 from .errors import ProcessingFailed
+from .llm_fields import check_completions_request, check_typed_request
 from .providers import Provider, provider_for
 from .providers.anthropic import RequestInvalid
 from .providers.base import compact_json
@@ -148,10 +149,14 @@ async def handle(request: Request, ctx: RequestContext, backend: AIBackend, stat
         upstream = await outbound.send(state, ctx, request.method, url, headers.items(), raw or None, subtype="Llm")
         return _relay(upstream)
     body = _parse(raw)
+    if route_type == "Completions":
+        check_completions_request(raw, body)
     model = backend.model if backend.model is not None else body.get("model")
     if model is None:
         raise ProcessingFailed("missing field: model not specified")
     translate = provider.translates(route_type)
+    if translate and route_type == "Completions":
+        check_typed_request(body)
     try:
         native = provider.translate_request(body, model) if translate else {**body, "model": model}
     except RequestInvalid as exc:
