@@ -18,8 +18,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from . import (agent, checks, errors, kube, llm, manifests, mcp, metrics, ratelimits, secrets, stages,
-                   traces, widgets)
+    from . import (agent, checks, errors, kube, llm, manifests, mcp, metrics, models, ratelimits, secrets, shell,
+                   stages, traces, widgets)
     from .checks import check
     from .errors import CheckFailed, LabError
     from .lab import Lab, connect
@@ -40,8 +40,10 @@ __all__ = [
     "manifests",
     "mcp",
     "metrics",
+    "models",
     "ratelimits",
     "secrets",
+    "shell",
     "stages",
     "traces",
     "widgets",
@@ -55,8 +57,8 @@ _NAMES = {
     "prepare": ("stages", "prepare"),
     "check": ("checks", "check"),
 }
-_MODULES = {"agent", "checks", "errors", "kube", "llm", "manifests", "mcp", "metrics", "ratelimits", "secrets", "stages",
-            "traces", "widgets"}
+_MODULES = {"agent", "checks", "errors", "kube", "llm", "manifests", "mcp", "metrics", "models", "ratelimits", "secrets",
+            "shell", "stages", "traces", "widgets"}
 
 
 def __getattr__(name: str) -> Any:

@@ -423,7 +423,13 @@ def wait_for(
             _say(f"… {label}: {seen} ({elapsed:.1f}s, waiting for {want})", quiet)
             last = seen
         if time.monotonic() >= deadline:
-            hint = _WAIT_HINTS.get(resource.kind, f"kubectl describe {resource.kind.lower()} {name}")
+            ns_flag = f" -n {namespace}" if namespace else ""
+            if condition == "deleted":
+                hint = (f"kubectl get {resource.kind.lower()} {name}{ns_flag} -o yaml: a finalizer, or the "
+                        "object that owns it, keeps it")
+            else:
+                hint = _WAIT_HINTS.get(resource.kind, f"kubectl describe {resource.kind.lower()} {name}{ns_flag}")
+                hint = hint.replace("<namespace>", namespace or "default").replace("<name>", name)
             raise WaitTimeout(
                 redact(f"{label} did not reach {want} within {timeout:g}s; last seen: {seen}. Try: {hint}"),
                 last_seen=seen,

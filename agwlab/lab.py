@@ -103,10 +103,12 @@ class Lab:
         return str(self.api_client.configuration.host)
 
     def api_key(self) -> ApiKey:
-        """The Anthropic key to use here (see :func:`agwlab.secrets.get_api_key`)."""
-        from .secrets import get_api_key
+        """The Anthropic key to use here: the environment's, the key box's, else the one in the
+        lab's Secret (given once, in notebook 01), else the sandbox's (see
+        :func:`agwlab.secrets.get_api_key`)."""
+        from .secrets import get_api_key, stored_key
 
-        return get_api_key(target=self.target)
+        return get_api_key(target=self.target, stored=lambda: stored_key(self))
 
     def _published_address(self) -> str | None:
         """``status.addresses[0].value``, else the proxy Service's LoadBalancer ingress, else None."""

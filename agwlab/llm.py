@@ -30,7 +30,7 @@ from .secrets import redact
 if TYPE_CHECKING:
     from .lab import Lab
 
-__all__ = ["ChatResult", "chat", "new_traceparent", "send_chat", "wait_for_status"]
+__all__ = ["ChatResult", "chat", "hint_for", "new_traceparent", "send_chat", "wait_for_status"]
 
 ROUTE_PATH = "/anthropic"
 
@@ -50,6 +50,27 @@ _HINTS = {
     503: "the gateway could not reach the upstream: check network egress to api.anthropic.com",
     504: "the upstream took too long: retry, or ask for a shorter answer",
 }
+
+
+def hint_for(status: int, body: str, names: Names = DEFAULT_NAMES) -> str:
+    """What to try for an error answer, from its status *and* what it says.
+
+    A 404 is the gateway's own ``route not found`` only when the body says so; Anthropic
+    answers an unknown model with a 404 too (``not_found_error``, ``model: <id>``).
+
+    Example:
+        >>> hint_for(404, '{"error":{"type":"not_found_error","message":"model: claude-nope"}}')
+        "Anthropic has no model 'claude-nope' (retired, or mistyped): pick a current one (models.available(lab) lists them) and apply the backend again"
+    """
+    text = _error_text(body)
+    if status == 404:
+        if text.startswith("model:"):
+            model = text.split(":", 1)[1].strip()
+            return (f"Anthropic has no model {model!r} (retired, or mistyped): pick a current one "
+                    "(models.available(lab) lists them) and apply the backend again")
+        if "route not found" not in text:
+            return "the upstream answered 404: read the error above"
+    return _HINTS.get(status, "read the error above").format(n=names)
 
 
 def new_traceparent() -> tuple[str, str, str]:
@@ -116,7 +137,8 @@ class ChatResult:
                 ("model", self.model),
                 ("tokens", f"{self.input_tokens} in + {self.output_tokens} out = {self.total_tokens}"),
             ]
-        rows.append(("latency", f"{self.latency_ms:.0f} ms"))
+        # measured here, so it includes this kernel's own work; the access log's duration is the gateway's
+        rows.append(("round trip", f"{self.latency_ms:.0f} ms from this notebook (the gateway's log has its own share)"))
         if self.streamed:
             first = f"{self.first_token_ms:.0f} ms" if self.first_token_ms is not None else "-"
             rows.append(("streamed", f"{self.chunks} chunks, first token after {first}"))
@@ -126,7 +148,7 @@ class ChatResult:
         return [(k, redact(v)) for k, v in rows]
 
     def __str__(self) -> str:
-        lines = [f"{k:>9}: {v}" for k, v in self.rows()]
+        lines = [f"{k:>10}: {v}" for k, v in self.rows()]
         if self.answer:
             lines += ["", redact(self.answer)]
         return "\n".join(lines)
@@ -216,7 +238,7 @@ def send_chat(
                     text = response.read().decode("utf-8", "replace")
                     result.body = redact(text)
                     result.error = redact(_error_text(text)) or f"HTTP {response.status_code}"
-                    result.hint = _HINTS.get(response.status_code, "read the error above").format(n=names)
+                    result.hint = hint_for(response.status_code, text, names)
                     if response.status_code == 429 and text == "rate limit exceeded":
                         result.hint = (f"the gateway's rate limit refused it: the bucket refills in "
                                        f"{response.headers.get('x-ratelimit-reset', '?')} s "

@@ -36,6 +36,7 @@ from .names import (
     OTLP_HTTP_PORT,
     Names,
 )
+from . import models as _models
 from .secrets import ApiKey, redact
 
 __all__ = [
@@ -56,7 +57,8 @@ __all__ = [
     "wrap_note",
 ]
 
-DEFAULT_MODEL = "claude-sonnet-4-5-20250929"
+# the one place models are kept is agwlab.models; re-exported here for the notebooks
+DEFAULT_MODEL = _models.DEFAULT_MODEL
 _KEY_PLACEHOLDER = "$ANTHROPIC_API_KEY"
 
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from .errors import LabError
 
@@ -34,9 +35,11 @@ __all__ = [
     "mask",
     "normalize_key",
     "redact",
+    "stored_key",
+    "use_sandbox_key",
 ]
 
-KeySource = Literal["env", "widget", "sandbox"]
+KeySource = Literal["env", "widget", "secret", "sandbox"]
 
 # Shaped like a real key (sk-ant-api03- + 95 characters ending in "AA") and says what it is.
 SANDBOX_API_KEY = "sk-ant-api03-" + "SANDBOX-ONLY-not-a-real-Anthropic-key-".ljust(93, "0") + "AA"
@@ -150,6 +153,9 @@ class ApiKey:
             return f"Using ANTHROPIC_API_KEY from the environment ({self.masked})."
         if self.source == "widget":
             return f"Using the key entered in the key box ({self.masked})."
+        if self.source == "secret":
+            return (f"Using the key already in the cluster's Secret ({self.masked}), given earlier; "
+                    "enter another in the key box of 01-claude-llm-connection to change it.")
         return (
             f"No ANTHROPIC_API_KEY set: using the sandbox key ({self.masked}). It is shaped like an "
             "Anthropic key but is not one; only the sandbox's Claude stand-in accepts it."
@@ -191,14 +197,57 @@ def forget_entered_key() -> None:
         _entered = None
 
 
-def get_api_key(*, target: Literal["sandbox", "cluster"] = "sandbox") -> ApiKey:
-    """The key to use: ``ANTHROPIC_API_KEY``, else the key box, else (sandbox only) the sandbox key.
+def use_sandbox_key() -> ApiKey:
+    """Choose the sandbox key on purpose (the key box's way back), over a key in the Secret."""
+    global _entered
+    _remember(SANDBOX_API_KEY)
+    with _lock:
+        _entered = SANDBOX_API_KEY
+    return ApiKey(SANDBOX_API_KEY, "sandbox")
+
+
+def stored_key(lab: Any) -> str | None:
+    """The key in the lab's Secret (``Authorization``, ``Bearer`` stripped), or ``None``.
+
+    ``None`` also when the Secret cannot be read (missing, forbidden, unreachable) or holds
+    something that is not shaped like a key (e.g. the deliberately wrong key of notebook 01).
+    """
+    import base64
+
+    from . import kube
+
+    try:
+        secret = kube.get(lab, "Secret", lab.names.secret, lab.names.namespace, missing_ok=True)
+    except LabError:
+        return None
+    raw = ((secret or {}).get("data") or {}).get("Authorization")
+    if not raw:
+        raw_text = ((secret or {}).get("stringData") or {}).get("Authorization") or ""
+    else:
+        try:
+            raw_text = base64.b64decode(raw).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return None
+    value = normalize_key(raw_text)
+    if not _KEY_SHAPE.fullmatch(value):
+        return None
+    _remember(value)
+    return value
+
+
+def get_api_key(*, target: Literal["sandbox", "cluster"] = "sandbox",
+                stored: Callable[[], str | None] | None = None) -> ApiKey:
+    """The key to use: ``ANTHROPIC_API_KEY``, the key box, the cluster's Secret, (sandbox) the sandbox key.
+
+    The Secret is where a key given once (in notebook 01) lives on, so later notebooks and
+    fresh kernels use it without asking again.
 
     Args:
         target: where the lab runs; only the sandbox falls back to :data:`SANDBOX_API_KEY`.
+        stored: reads the key in the lab's Secret (``lambda: stored_key(lab)``; ``Lab.api_key`` passes it).
 
     Raises:
-        LabError: on a real cluster when no key was set or entered.
+        LabError: on a real cluster when no key was set, entered or stored.
     """
     env = normalize_key(os.environ.get("ANTHROPIC_API_KEY", ""))
     if env:
@@ -207,11 +256,14 @@ def get_api_key(*, target: Literal["sandbox", "cluster"] = "sandbox") -> ApiKey:
     with _lock:
         entered = _entered
     if entered:
-        return ApiKey(entered, "widget")
+        return ApiKey(entered, "sandbox" if entered == SANDBOX_API_KEY else "widget")
+    kept = stored() if stored is not None else None
+    if kept:
+        return ApiKey(kept, "sandbox" if kept == SANDBOX_API_KEY else "secret")
     if target == "sandbox":
         _remember(SANDBOX_API_KEY)
         return ApiKey(SANDBOX_API_KEY, "sandbox")
     raise LabError(
         "no Anthropic API key: set ANTHROPIC_API_KEY before starting Jupyter, "
-        "or enter it in the key box (agwlab.widgets.api_key_box())"
+        "or enter it in the key box of 01-claude-llm-connection (agwlab.widgets.api_key_box(lab))"
     )

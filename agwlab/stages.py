@@ -61,6 +61,7 @@ __all__ = [
     "preflight",
     "prepare",
     "stage_yaml",
+    "whose",
 ]
 
 
@@ -351,14 +352,22 @@ def prepare(lab: Lab, *stages: str, timeout: float = 60) -> None:
     from . import kube
     from .checks import check
 
+    from .models import model_to_keep
+
     specs = [get_stage(s) for s in stages]
     for spec in specs:
+        key = lab.api_key() if spec.needs_key else None
         objs = objects(
             spec.name,
             names=lab.names,
-            api_key=lab.api_key() if spec.needs_key else None,
+            api_key=key,
             gateway_class=lab.gateway_class,
+            # the model the learner chose in 01 stays; the lab's default only for a new backend
+            model=model_to_keep(lab) if spec.needs_key else DEFAULT_MODEL,
         )
+        if key is not None and key.source == "secret":
+            # the Secret is where the key lives: a kernel that was never given one leaves it alone
+            objs = ManifestList([m for m in objs if m.kind != "Secret"])
         if spec.prerequisite:
             kind, name, namespace = spec.prerequisite.present(lab.names)
             if kube.get(lab, kind, name, namespace, missing_ok=True) is None:
@@ -606,45 +615,88 @@ def preflight(lab: Lab) -> list[Any]:
     return results
 
 
-def cleanup(lab: Lab, *, timeout: float = 60) -> list[str]:
-    """Delete everything the lab created, in reverse creation order (missing objects are fine).
+# Kinds the tutorial's own kubectl steps create under the lab's names (they carry no lab label).
+_TUTORIAL_KINDS = ("Gateway", "Secret", "AgentgatewayBackend", "HTTPRoute", "Deployment", "Service")
 
-    Only objects carrying the lab's label (``app.kubernetes.io/part-of=agwlab``) are deleted, so a
-    collector installed with Helm, or anything else of the same name, is left alone. Waits until
-    the Gateway's proxy Deployment is gone too.
+
+def whose(obj: dict[str, Any], kind: str) -> tuple[bool, str]:
+    """Whether an object found under one of the lab's names is the lab's to delete, and why.
+
+    The lab's own objects carry :data:`LAB_LABEL`. Objects the tutorial's kubectl steps
+    created under the same names carry no label, but kubectl left its mark
+    (``kubectl.kubernetes.io/last-applied-configuration``, or a ``kubectl`` field manager):
+    those are the learner's lab too. Anything installed by Helm, owned by another object, or
+    made by some other tool is left alone.
+
+    Example:
+        >>> whose({"metadata": {"labels": {"app.kubernetes.io/managed-by": "Helm"}}}, "Deployment")
+        (False, 'installed by Helm, left alone')
+    """
+    meta = obj.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    if labels.get("app.kubernetes.io/managed-by") == "Helm":
+        return False, "installed by Helm, left alone"
+    owners = meta.get("ownerReferences") or []
+    if owners:
+        owner = owners[0]
+        return False, f"owned by {owner.get('kind', '?')}/{owner.get('name', '?')}, left alone"
+    if all(labels.get(k) == v for k, v in LAB_LABEL.items()):
+        return True, "the lab's"
+    managers = {str(m.get("manager", "")) for m in meta.get("managedFields") or []}
+    by_kubectl = "kubectl.kubernetes.io/last-applied-configuration" in (meta.get("annotations") or {}) or any(
+        m.startswith("kubectl") for m in managers)
+    if kind in _TUTORIAL_KINDS and by_kubectl:
+        return True, "applied with kubectl, as the tutorial's steps do"
+    made_by = ", ".join(sorted(managers)) or "an unknown tool"
+    label = ",".join(f"{k}={v}" for k, v in LAB_LABEL.items())
+    return False, f"not the lab's (no {label} label, made by {made_by}), left alone"
+
+
+def cleanup(lab: Lab, *, timeout: float = 60) -> list[str]:
+    """Delete everything of the lab, in reverse creation order (missing objects are fine).
+
+    An object under one of the lab's names is deleted when it is the lab's: it carries the
+    lab's label, or the tutorial's kubectl steps made it (see :func:`whose`). A collector
+    installed with Helm, or anything else of the same name, is left alone, and the line says
+    why. When the Gateway was deleted, waits until its proxy Deployment is gone too.
 
     Returns:
-        One line per object saying what happened.
+        One line per object saying what happened and why.
     """
     from . import kube
 
     done = []
+    gateway_gone = True
     for kind, name, namespace in reversed(lab_objects(lab.names)):
         obj = kube.get(lab, kind, name, namespace, missing_ok=True)
-        label = f"{kind.lower()}/{name}"
+        where = f"{namespace}/" if namespace else ""
+        label = f"{kind.lower()}/{where}{name}"
         if obj is None:
             done.append(f"{label}: not there")
             continue
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        if not all(labels.get(k) == v for k, v in LAB_LABEL.items()):
-            done.append(f"{label}: not created by the lab, left alone")
+        mine, why = whose(obj, kind)
+        if not mine:
+            if kind == "Gateway" and name == lab.gateway_name:
+                gateway_gone = False
+            done.append(f"{label}: {why}")
             continue
         kube.delete(lab, kind, name, namespace, quiet=True)
-        done.append(f"{label}: deleted")
-    kube.wait_for(
-        lab,
-        "Deployment",
-        lab.gateway_name,
-        lab.gateway_namespace,
-        condition="deleted",
-        timeout=timeout,
-        quiet=True,
-    )
+        done.append(f"{label}: deleted ({why})")
+    if gateway_gone:
+        kube.wait_for(lab, "Deployment", lab.gateway_name, lab.gateway_namespace, condition="deleted",
+                      timeout=timeout, quiet=True)
+    else:
+        done.append(f"deployment/{lab.gateway_namespace}/{lab.gateway_name}: the Gateway's proxy stays "
+                    "while the Gateway does")
     return done
 
 
 def leftovers(lab: Lab) -> list[str]:
-    """Objects of the lab still in the cluster: anything labelled as the lab's, and the proxy."""
+    """What of the lab is still in the cluster, each with why it counts as the lab's.
+
+    Anything labelled as the lab's, any object under the lab's names that the tutorial's
+    kubectl steps made (see :func:`whose`), and the Gateway's proxy.
+    """
     from . import kube
 
     found = []
@@ -656,6 +708,16 @@ def leftovers(lab: Lab) -> list[str]:
                 continue
             where = f"{meta['namespace']}/" if meta.get("namespace") else ""
             found.append(f"{kind}/{where}{meta['name']}")
+    for kind, name, namespace in lab_objects(lab.names):
+        where = f"{namespace}/" if namespace else ""
+        if f"{kind}/{where}{name}" in found:
+            continue
+        obj = kube.get(lab, kind, name, namespace, missing_ok=True)
+        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            continue
+        mine, why = whose(obj, kind)
+        if mine:
+            found.append(f"{kind}/{where}{name} ({why})")
     if kube.get(lab, "Deployment", lab.gateway_name, lab.gateway_namespace, missing_ok=True) is not None:
         found.append(f"Deployment/{lab.gateway_namespace}/{lab.gateway_name} (the Gateway's proxy)")
     return found

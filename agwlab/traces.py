@@ -348,7 +348,12 @@ def waterfall(frame: pd.DataFrame, *, title: str | None = None, ax: Any = None) 
     offsets = [(s - t0).total_seconds() * 1000 for s in frame["start"]]
     durations = [d if d is not None else 0.0 for d in frame["duration_ms"]]
     depths = _depths(frame)
-    labels = [f"{'  ' * d}{name} ({kind})" for d, name, kind in zip(depths, frame["name"], frame["kind"], strict=True)]
+    # children under their parent: a tree drawn in a fixed-width font, every label padded to one width
+    # (tick labels are right-aligned, so leading spaces alone would not show)
+    labels = [f"{'   ' * (d - 1) + '└─ ' if d else ''}{name} ({kind})"
+              for d, name, kind in zip(depths, frame["name"], frame["kind"], strict=True)]
+    width = max(len(label) for label in labels)
+    labels = [label.ljust(width) for label in labels]
     if ax is None:
         fig, ax = plt.subplots(figsize=(9, 0.5 + 0.45 * len(frame)))
     else:
@@ -358,7 +363,7 @@ def waterfall(frame: pd.DataFrame, *, title: str | None = None, ax: Any = None) 
     ax.barh(y, [max(d, 0.05) for d in durations], left=offsets, color=colours, height=0.6)
     for yi, off, dur in zip(y, offsets, durations, strict=True):
         ax.text(off + max(dur, 0.05), yi, f" {dur:.1f} ms", va="center", fontsize=8)
-    ax.set_yticks(y, labels, fontsize=9)
+    ax.set_yticks(y, labels, fontsize=9, fontfamily="monospace")
     ax.set_xlabel("milliseconds since the first span started")
     ax.set_title(title or f"trace {frame.attrs.get('trace_id', '')}".strip())
     ax.grid(axis="x", alpha=0.3)

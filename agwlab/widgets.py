@@ -17,9 +17,9 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from . import llm
+from . import models as _models
 from .checks import show
-from .manifests import DEFAULT_MODEL
-from .secrets import InvalidKey, accept_key, forget_entered_key, mask, redact
+from .secrets import InvalidKey, accept_key, forget_entered_key, mask, redact, use_sandbox_key
 
 if TYPE_CHECKING:
     import ipywidgets as w
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from .lab import Lab
 
 __all__ = [
-    "CLAUDE_MODELS",
     "agent_box",
     "api_key_box",
     "can_render",
@@ -36,16 +35,6 @@ __all__ = [
     "request_tester",
 ]
 
-# Current Claude model ids; the tutorial's model first (Anthropic retires it on 2026-11-30,
-# so the newer Sonnet follows it).
-CLAUDE_MODELS = (
-    DEFAULT_MODEL,
-    "claude-sonnet-4-6",
-    "claude-opus-4-7",
-    "claude-opus-4-6",
-    "claude-haiku-4-5-20251001",
-    "claude-opus-4-5-20251101",
-)
 
 
 def can_render() -> bool:
@@ -70,8 +59,8 @@ def api_key_box(lab: Lab | None = None) -> w.Widget | None:
     The typed key is kept in this kernel only, the box is cleared straight away, and the
     key is only ever shown masked. Something that is not shaped like a key is refused with a
     one-line reason (the key kept before stays); a pasted ``Bearer sk-ant-…`` is taken
-    without its ``Bearer``. The button forgets a typed key: the sandbox then goes back to its
-    own key (on a cluster, the key in the Secret stays in use).
+    without its ``Bearer``. In the sandbox the button goes back to the sandbox key (even when
+    the Secret holds another); on a cluster it forgets a typed key (the Secret's stays in use).
 
     Returns:
         The widget, or ``None`` where widgets cannot render (a hint is printed instead).
@@ -112,30 +101,47 @@ def api_key_box(lab: Lab | None = None) -> w.Widget | None:
             )
 
     def forget(_: Any) -> None:
-        forget_entered_key()
+        if target == "sandbox":
+            use_sandbox_key()
+            status.value = html.escape("Back to the sandbox key. Run the Secret step (step 4) to use it.")
+        else:
+            forget_entered_key()
+            status.value = html.escape(
+                "Typed key forgotten. The key already in the Secret stays in use until you enter another."
+            )
         back.disabled = True
-        status.value = html.escape(
-            "Typed key forgotten: the sandbox key will be used. Run the Secret step (step 4) to use it."
-            if target == "sandbox" else
-            "Typed key forgotten. The key already in the Secret stays in use until you enter another."
-        )
 
     box.observe(taken, names="value")
     back.on_click(forget)
     return ipw.VBox([ipw.HBox([box, back]), status])
 
 
-def model_picker(default: str = DEFAULT_MODEL) -> w.Widget | None:
-    """A dropdown of current Claude models (the tutorial's model by default).
+def _model_choices(lab: Lab | None, default: str | None) -> tuple[list[tuple[str, str]], str, str]:
+    """(dropdown options, starting value, where the list came from)."""
+    found = _models.available(lab) if lab is not None else _models.fallback("no lab given to ask the provider")
+    value = default or (_models.backend_model(lab) if lab is not None else None) or _models.DEFAULT_MODEL
+    options = found.options()
+    if value not in found.ids:
+        options.insert(0, (_models.Model(value).label(), value))
+    return options, value, found.note
 
+
+def model_picker(lab: Lab | None = None, default: str | None = None) -> w.Widget | None:
+    """A dropdown of the models the provider offers (``GET /v1/models`` with your key).
+
+    The list comes from :func:`agwlab.models.available` (the lab's short list when the
+    provider cannot be asked; a line above the dropdown says which); retired models are
+    marked. The value starts at ``default``, else the model the lab's backend pins now (so
+    re-running the notebook keeps your choice), else :data:`agwlab.models.DEFAULT_MODEL`.
     A model pinned on the AgentgatewayBackend wins over the one a request asks for.
     """
+    options, value, note = _model_choices(lab, default)
     if not can_render():
-        print(f"models: {', '.join(CLAUDE_MODELS)} (default {default})")
+        print(f"{note} Default {value}.\n" + "\n".join(f"  {label}" for label, _ in options))
         return None
+    print(note)
     ipw = _widgets()
-    options = list(CLAUDE_MODELS) if default in CLAUDE_MODELS else [default, *CLAUDE_MODELS]
-    return ipw.Dropdown(options=options, value=default, description="model")
+    return ipw.Dropdown(options=options, value=value, description="model", layout=ipw.Layout(width="60%"))
 
 
 def request_tester(lab: Lab, *, prompt: str = "", system: str = "") -> w.Widget | None:
@@ -151,7 +157,8 @@ def request_tester(lab: Lab, *, prompt: str = "", system: str = "") -> w.Widget 
         value=prompt, description="prompt", layout=ipw.Layout(width="95%", height="70px")
     )
     system_box = ipw.Text(value=system, description="system", layout=ipw.Layout(width="95%"))
-    model = ipw.Dropdown(options=list(CLAUDE_MODELS), value=DEFAULT_MODEL, description="model")
+    options, value, _ = _model_choices(lab, None)
+    model = ipw.Dropdown(options=options, value=value, description="model")
     stream = ipw.Checkbox(value=False, description="stream")
     send = ipw.Button(description="Send", button_style="primary", icon="paper-plane")
     out = ipw.Output()
@@ -188,8 +195,10 @@ def mcp_explorer(lab: Lab) -> w.Widget | None:
     ipw = _widgets()
     list_button = ipw.Button(description="List tools", icon="list")
     tool = ipw.Dropdown(options=[], description="tool")
+    # offline, the sandbox's own small website is the page there is to fetch
+    page = "http://lab-website.agwlab-system.svc.cluster.local/" if lab.target == "sandbox" else "https://example.com"
     args = ipw.Textarea(
-        value='{"url": "https://example.com"}',
+        value=json.dumps({"url": page}),
         description="arguments",
         layout=ipw.Layout(width="95%", height="50px"),
     )

@@ -86,7 +86,7 @@ def test_secret_carries_the_key_but_never_shows_it():
         assert KEY not in text and "$ANTHROPIC_API_KEY" in text
     backend = manifests.anthropic_backend().obj
     assert backend["spec"]["policies"]["auth"]["secretRef"] == {"name": "anthropic-secret"}
-    assert backend["spec"]["ai"]["provider"]["anthropic"]["model"] == "claude-sonnet-4-5-20250929"
+    assert backend["spec"]["ai"]["provider"]["anthropic"]["model"] == "claude-sonnet-4-6"  # a current model
     assert manifests.anthropic_backend(model=None).obj["spec"]["ai"]["provider"]["anthropic"] == {}
 
 

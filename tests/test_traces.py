@@ -133,12 +133,17 @@ def test_waterfall_draws_one_bar_per_span_indented_by_depth():
     fig = traces.waterfall(traces.spans_frame(spans), title="t")
     ax = fig.axes[0]
     assert len(ax.patches) == 2
-    by_y = {t.get_position()[1]: t.get_text() for t in ax.get_yticklabels()}
-    # The first span is drawn on top; its child is indented under it.
-    assert [by_y[y] for y in sorted(by_y, reverse=True)] == [
+    ticks = ax.get_yticklabels()
+    by_y = {t.get_position()[1]: t.get_text() for t in ticks}
+    # The first span is drawn on top; its child is drawn as a branch under it. Every label has
+    # one width in a fixed-width font, so the branch shows as an indent although labels are
+    # right-aligned.
+    assert [by_y[y].rstrip() for y in sorted(by_y, reverse=True)] == [
         "POST /anthropic/* (Server)",
-        "  POST api.anthropic.com (Client)",
+        "└─ POST api.anthropic.com (Client)",
     ]
+    assert len({len(t.get_text()) for t in ticks}) == 1
+    assert all(t.get_fontfamily() == ["monospace"] for t in ticks)
 
 
 def test_a_request_is_found_in_the_access_log_and_the_collector(sandbox):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agwlab import secrets, widgets
+from agwlab import models, secrets, widgets
 from agwlab.manifests import DEFAULT_MODEL
 
 KEY = "sk-ant-api03-WIDGETtypedvalue-0123456789-k3y9"
@@ -57,7 +57,7 @@ def test_key_box_takes_a_bearer_key_and_gives_the_sandbox_key_back(rendering):
     back.click()
     key = secrets.get_api_key(target="sandbox")
     assert key.source == "sandbox" and key.reveal() == secrets.SANDBOX_API_KEY
-    assert "sandbox key will be used" in status.value and back.disabled
+    assert "Back to the sandbox key" in status.value and back.disabled
 
 
 def test_key_box_defers_to_the_environment(rendering, monkeypatch):
@@ -66,10 +66,32 @@ def test_key_box_defers_to_the_environment(rendering, monkeypatch):
     assert "environment" in status.value and KEY not in status.value
 
 
-def test_model_picker_offers_current_models_with_the_tutorials_first(rendering):
+def test_model_picker_without_a_lab_offers_the_short_list_and_marks_the_retired_model(rendering, capsys):
     picker = widgets.model_picker()
-    assert picker.value == DEFAULT_MODEL and picker.options[0] == DEFAULT_MODEL
-    assert all(m.startswith("claude-") for m in picker.options)
+    assert "The lab's short list" in capsys.readouterr().out
+    assert picker.value == DEFAULT_MODEL == "claude-sonnet-4-6"
+    labels = dict((v, k) for k, v in picker.options)
+    assert list(labels)[: len(models.FALLBACK_MODELS)] == list(models.FALLBACK_MODELS)
+    assert labels[models.TUTORIAL_MODEL].startswith(f"{models.TUTORIAL_MODEL} (retire")
+
+
+def test_model_picker_lists_the_providers_models_and_keeps_the_backends(rendering, sandbox, capsys):
+    from agwlab import connect, kube, manifests
+    from agwlab.stages import prepare
+
+    lab = connect()
+    prepare(lab, "llm")
+    picker = widgets.model_picker(lab)
+    assert "lists for your key (GET /v1/models)" in capsys.readouterr().out
+    ids = [v for _, v in picker.options]
+    assert "claude-opus-4-7" in ids and "claude-3-haiku-20240307" in ids  # the stand-in's list, not the short one
+    assert ids[-1] == models.TUTORIAL_MODEL  # retired models last
+    assert picker.value == models.backend_model(lab) == DEFAULT_MODEL
+    kube.apply(lab, manifests.anthropic_backend(lab.names, model="claude-opus-4-7"), quiet=True)
+    try:
+        assert widgets.model_picker(lab).value == "claude-opus-4-7"
+    finally:
+        kube.apply(lab, manifests.anthropic_backend(lab.names), quiet=True)
 
 
 def test_request_tester_sends_through_the_gateway(rendering, sandbox, capsys):
@@ -84,6 +106,7 @@ def test_request_tester_sends_through_the_gateway(rendering, sandbox, capsys):
     send.click()
     out = capsys.readouterr().out
     assert "status: 200" in out and "trace id" in out
+    assert "round trip:" in out and "from this notebook" in out
     assert not send.disabled
 
 
@@ -98,7 +121,8 @@ def test_mcp_explorer_lists_and_calls_tools(rendering, sandbox, capsys):
     args, call_button = explorer.children[1], explorer.children[2]
     list_button.click()
     assert tool.options == ("fetch",) and not call_button.disabled
-    args.value = '{"url": "http://lab-website.agwlab-system.svc.cluster.local/"}'
+    # offline, the default arguments name the sandbox's own website: calling at once works
+    assert args.value == '{"url": "http://lab-website.agwlab-system.svc.cluster.local/"}'
     capsys.readouterr()
     call_button.click()
     assert "fetch: ok" in capsys.readouterr().out
