@@ -32,9 +32,22 @@ import httpx
 from .errors import CheckFailed
 from .secrets import redact
 
-__all__ = ["CheckResult", "check", "http_probe", "is_strict", "show"]
+__all__ = ["CheckResult", "check", "http_probe", "is_strict", "record_results", "show"]
 
 Outcome = bool | tuple[bool, str] | None
+
+
+_recorder: Callable[[CheckResult], None] | None = None
+
+
+def record_results(recorder: Callable[[CheckResult], None] | None) -> None:
+    """Also hand every later check's result to ``recorder`` (``None`` stops); it must not raise.
+
+    :func:`agwlab.connect` sets one when the lab runs in a learner's own namespace, so an
+    instructor can follow their progress (see :mod:`agwlab.progress`).
+    """
+    global _recorder
+    _recorder = recorder
 
 
 def is_strict() -> bool:
@@ -179,6 +192,8 @@ def check(
         ok, detail = bool(test), ""
     result = CheckResult(ok, str(stage), str(step), what, redact(detail), hint, time.monotonic() - start)
     show(result)
+    if _recorder is not None:
+        _recorder(result)
     if not ok and is_strict():
         raise CheckFailed(
             redact(f"check failed in notebook {stage}, step {step}: {what}. {detail} Try: {hint}"),

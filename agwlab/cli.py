@@ -2,6 +2,7 @@
 
     python -m agwlab sandbox up [--profile default|kind]|down|status [--json]|kubeconfig|logs [-f]
     python -m agwlab manifests llm|tracing|mcp [--with-key FILE]
+    python -m agwlab workshop create|kubeconfig|progress|reset|delete ...
     python -m agwlab notebooks copy|reset [--root DIR]
     python -m agwlab cluster plan
 """
@@ -224,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     nb.add_argument("action", choices=["copy", "reset"], help="copy what is missing, or renew the whole copy")
     nb.add_argument("--root", default=".", help="the lab's folder (holding notebooks/)")
     nb.set_defaults(func=_notebooks)
+    from .workshop_cli import add_parser as add_workshop
+
+    add_workshop(sub)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

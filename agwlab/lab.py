@@ -29,7 +29,7 @@ from .errors import (
     from_api_error,
 )
 
-from .names import LISTENER_PORT, Names, names_for
+from .names import DEFAULT_NAMES, LISTENER_PORT, Names, names_for
 
 if TYPE_CHECKING:
     from .secrets import ApiKey
@@ -193,6 +193,20 @@ class Lab:
             GatewayAddressUnavailable: see :meth:`gateway_base`.
         """
         return f"{self.gateway_base(port=port)}{path}"
+
+    def sample_page(self) -> str:
+        """The page notebook 03 has the MCP fetcher download, from inside the cluster.
+
+        ``$AGWLAB_FETCH_URL`` when set (a cluster without internet access, e.g. a workshop
+        behind a firewall); else the lab's own website on the sandbox, ``https://example.com``
+        on a cluster.
+        """
+        override = os.environ.get("AGWLAB_FETCH_URL", "").strip()
+        if override:
+            return override
+        if self.target == "sandbox":
+            return "http://lab-website.agwlab-system.svc.cluster.local/"
+        return "https://example.com"
 
     def prometheus_url(self) -> str:
         """Where Prometheus answers: ``AGWLAB_PROMETHEUS_URL``, the sandbox's own, or one found
@@ -371,6 +385,10 @@ def connect(
     )
     if edition is None:
         lab.edition = edition_of(lab) or ed
+    if names != DEFAULT_NAMES:  # a learner in their own namespace: record progress for the instructor
+        from . import checks, progress
+
+        checks.record_results(lambda result: progress.record(lab, result))
     return lab
 
 

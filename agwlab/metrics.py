@@ -42,6 +42,7 @@ __all__ = [
     "mcp_requests_by_method",
     "metric_names",
     "prometheus",
+    "gateway_matcher",
     "range_query",
     "request_rate",
     "targets",
@@ -54,6 +55,23 @@ MCP_REQUESTS = "agentgateway_mcp_requests_total"
 REQUESTS = "agentgateway_requests_total"
 TOKEN_USAGE = "agentgateway_gen_ai_client_token_usage_sum"
 DURATION_BUCKETS = "agentgateway_request_duration_seconds_bucket"
+
+
+def gateway_matcher(lab: Lab | str) -> str:
+    """``gateway="<namespace>/<name>"``: the learner's own Gateway, so on a shared Prometheus the
+    charts show only their traffic (empty for a bare Prometheus URL).
+
+    Example:
+        >>> gateway_matcher("http://127.0.0.1:9090")
+        ''
+    """
+    return "" if isinstance(lab, str) else f'gateway="{lab.names.gateway_ref}"'
+
+
+def _sel(lab: Lab | str, *matchers: str) -> str:
+    """A ``{…}`` selector of ``matchers`` plus the learner's Gateway (empty when there is nothing)."""
+    parts = [m for m in (*matchers, gateway_matcher(lab)) if m]
+    return "{" + ",".join(parts) + "}" if parts else ""
 
 
 def _url(lab: Lab | str) -> str:
@@ -268,19 +286,20 @@ def _instant_panel(lab: Lab | str, title: str, metric: str, query: str, by: list
 
 def mcp_requests_by_method(lab: Lab | str) -> Panel:
     """MCP JSON-RPC messages by method (``initialize``, ``tools/list`` …), since the proxy started."""
-    query = f"sum by (method) ({MCP_REQUESTS})"
+    query = f"sum by (method) ({MCP_REQUESTS}{_sel(lab)})"
     return _instant_panel(lab, "MCP requests by method", MCP_REQUESTS, query, ["method"])
 
 
 def tool_calls_by_tool(lab: Lab | str) -> Panel:
     """``tools/call`` requests by MCP target (``server``) and tool (``resource``)."""
-    query = f'sum by (server, resource) ({MCP_REQUESTS}{{method="tools/call"}})'
+    selector = _sel(lab, 'method="tools/call"')
+    query = f"sum by (server, resource) ({MCP_REQUESTS}{selector})"
     return _instant_panel(lab, "MCP tool calls by tool", MCP_REQUESTS, query, ["server", "resource"])
 
 
 def token_usage(lab: Lab | str) -> Panel:
     """LLM tokens by type (``input``/``output``) and requested model, since the proxy started."""
-    query = f"sum by (gen_ai_token_type, gen_ai_request_model) ({TOKEN_USAGE})"
+    query = f"sum by (gen_ai_token_type, gen_ai_request_model) ({TOKEN_USAGE}{_sel(lab)})"
     return _instant_panel(
         lab, "LLM token usage", TOKEN_USAGE, query, ["gen_ai_token_type", "gen_ai_request_model"]
     )
@@ -288,7 +307,7 @@ def token_usage(lab: Lab | str) -> Panel:
 
 def request_rate(lab: Lab | str, *, minutes: float = 10, step: str = "5s", by: str = "route") -> Panel:
     """Requests per second through the Gateway over time, one line per ``by`` label value."""
-    query = f"sum by ({by}) (rate({REQUESTS}[1m]))"
+    query = f"sum by ({by}) (rate({REQUESTS}{_sel(lab)}[1m]))"
     note = _prepare(lab, REQUESTS, [by])
     frame = (
         pd.DataFrame(columns=["time", "series", "value"])
@@ -314,7 +333,7 @@ def latency_percentiles(
         by: the label to split by.
         window: a rate window such as ``"5m"``; ``None`` uses every request since the proxy started.
     """
-    buckets = f"rate({DURATION_BUCKETS}[{window}])" if window else DURATION_BUCKETS
+    buckets = f"rate({DURATION_BUCKETS}{_sel(lab)}[{window}])" if window else DURATION_BUCKETS + _sel(lab)
     queries = [f"histogram_quantile({q}, sum by (le, {by}) ({buckets}))" for q in quantiles]
     note = _prepare(lab, DURATION_BUCKETS, ["le", by])
     frames = []
