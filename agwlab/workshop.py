@@ -302,7 +302,7 @@ def reset(lab: Lab, name: str, *, to: str | None = None, timeout: float = 60) ->
     Returns:
         One line per object saying what happened.
     """
-    from . import manifests, stages
+    from . import stages
 
     if to is not None and to not in stages.STAGES:
         raise LabError(f"unknown stage {to!r}: use one of {', '.join(stages.STAGES)}")
@@ -311,7 +311,7 @@ def reset(lab: Lab, name: str, *, to: str | None = None, timeout: float = 60) ->
         raise LabError(f"there is no attendee {name!r} (no namespace {ns})")
     theirs = _attendee_lab(lab, name)
     done = []
-    for kind, obj_name, obj_ns in reversed(manifests.lab_objects(theirs.names)):
+    for kind, obj_name, obj_ns in reversed(stages.lab_objects(theirs.names)):
         if obj_ns != ns:
             continue  # the shared collector is not theirs
         obj = kube.get(theirs, kind, obj_name, obj_ns, missing_ok=True)
