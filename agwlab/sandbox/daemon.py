@@ -30,7 +30,7 @@ from .controller import Controller
 from .kubelet import Kubelet
 from .network import AddressBlock, choose_block, free_port, port_free
 from .paths import SandboxPaths
-from .logs import RepeatFilter
+from .logs import KeyMaskFilter, RepeatFilter
 from .profiles import PROFILE_ENV, in_cluster_prometheus, profile_named
 from .prometheus import PROMETHEUS_HINT, PrometheusServer
 from .serving import IDLE_TIMEOUT, guarded_protocol
@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(RepeatFilter())  # a flood of one error must not fill the disk
+        handler.addFilter(KeyMaskFilter())  # nor may a key someone sent end up in it
     _raise_descriptor_limit()
     for noisy in ("httpx", "httpcore", "mcp", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

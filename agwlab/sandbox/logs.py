@@ -14,7 +14,9 @@ import logging
 import time
 from collections import OrderedDict
 
-__all__ = ["RepeatFilter"]
+from .redact import mask_keys
+
+__all__ = ["KeyMaskFilter", "RepeatFilter"]
 
 
 class RepeatFilter(logging.Filter):
@@ -55,3 +57,18 @@ class RepeatFilter(logging.Filter):
             return True
         entry[2] += 1
         return False
+
+
+class KeyMaskFilter(logging.Filter):
+    """Mask API keys in every record (see :func:`agwlab.sandbox.redact.mask_keys`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        masked = mask_keys(text)
+        if masked != text:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask_keys(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = mask_keys(record.exc_text)
+        return True

@@ -45,3 +45,22 @@ def test_after_the_window_the_next_one_says_how_many_were_dropped() -> None:
     assert first == "slow client dropped"
     dropped = int(second.split("(and ")[1].split(" ")[0])
     assert dropped >= 49 and second.endswith("more like it in the last 0.2s, not logged)"), second
+
+
+def test_keys_are_masked_in_the_sandbox_log() -> None:
+    from agwlab.sandbox.logs import KeyMaskFilter
+
+    out = io.StringIO()
+    log = logging.getLogger("agwlab.test.logs.mask")
+    log.propagate = False
+    handler = logging.StreamHandler(out)
+    handler.addFilter(KeyMaskFilter())
+    log.addHandler(handler)
+    key = "sk-ant-api03-" + "Q" * 90 + "abcd"
+    log.warning("upstream refused model %s", key)
+    try:
+        raise ValueError(f"bad key {key}")
+    except ValueError:
+        log.exception("request failed")
+    text = out.getvalue()
+    assert key not in text and text.count("sk-ant-…abcd") == 2, text

@@ -17,6 +17,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from ..redact import mask_keys
 from .context import RequestContext
 
 __all__ = ["KEY_ORDER", "access_fields", "format_json", "format_line", "format_text", "timestamp"]
@@ -123,4 +124,5 @@ def format_json(fields: dict[str, Any], ts: str | None = None) -> str:
 def format_line(ctx: RequestContext, duration_ms: int, log_format: str = "text") -> str:
     """The access-log line for a finished request in the Gateway's configured format."""
     fields = access_fields(ctx, duration_ms)
-    return format_json(fields) if log_format == "json" else format_text(fields)
+    # a key sent as the model name (or anywhere else in a logged field) is never written out
+    return mask_keys(format_json(fields) if log_format == "json" else format_text(fields))

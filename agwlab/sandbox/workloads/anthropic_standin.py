@@ -53,6 +53,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ..redact import mask_keys
 from ..runtime import PodContext, WorkloadFailed
 from ..serving import BoundServer, os_error_text, serve_asgi
 from .standin_turns import Turn, plan_turn, question_of, summarise_outcomes, thinking_signature, thinking_text
@@ -312,7 +313,7 @@ _OUTAGE_ERRORS = {
 
 def _error(status: int, kind: str, message: str, request_id: str) -> JSONResponse:
     return JSONResponse(
-        {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id},
+        {"type": "error", "error": {"type": kind, "message": mask_keys(message)}, "request_id": request_id},
         status_code=status, headers={"request-id": request_id},
     )
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from labtest import NS, anthropic_backend_yaml, http_route_yaml, poll, yaml_docs
+
 MSG = '"messages":[{"role":"user","content":"hi"}]'
 
 
@@ -36,3 +38,22 @@ def test_good_fields_still_work(gateway: str) -> None:
     resp = httpx.post(f"{gateway}/anthropic", content=body, headers={"content-type": "application/json"},
                       timeout=20)
     assert resp.status_code == 200, resp.text
+
+
+def test_a_key_sent_as_the_model_is_masked_in_answers_and_logs(gateway: str, kubectl) -> None:  # type: ignore[no-untyped-def]
+    pasted = "sk-ant-api03-" + "P" * 90 + "wxyz"
+    kubectl("apply", "-f", "-", input=yaml_docs(
+        anthropic_backend_yaml("unpinned", NS, "anthropic-secret"),
+        http_route_yaml("unpinned", NS, "agentgateway-route", prefix="/unpinned", backend="unpinned")))
+
+    def answer() -> httpx.Response | None:
+        resp = httpx.post(f"{gateway}/unpinned", json={"model": pasted, "messages": [{"role": "user", "content": "hi"}]},
+                          timeout=10)
+        return resp if resp.status_code != 404 or "model" in resp.text else None  # the route is live
+
+    resp = poll(answer, what="the unpinned route")
+    assert pasted not in resp.text and "sk-ant-…wxyz" in resp.text, resp.text
+    logs = poll(lambda: (lambda t: t if "/unpinned" in t else None)(
+        kubectl("logs", "deploy/agentgateway-route", "-n", NS)), what="the access log line")
+    assert pasted not in logs and "sk-ant-…wxyz" in logs
+    kubectl("delete", "httproute/unpinned", "agbe/unpinned", "-n", NS)
