@@ -35,7 +35,7 @@ __all__ = ["ChatResult", "chat", "hint_for", "new_traceparent", "send_chat", "wa
 ROUTE_PATH = "/anthropic"
 
 _HINTS = {
-    400: "the gateway could not process the request body (is it an OpenAI chat-completions body?)",
+    400: "the request body was refused (is it an OpenAI chat-completions body?)",
     401: "Claude rejected the API key: check the Secret {n.secret} holds a valid key "
     "under Authorization, "
     "re-apply it, then retry",
@@ -48,6 +48,13 @@ _HINTS = {
     "and read its Accepted condition",
     502: "the gateway could not understand the upstream's answer",
     503: "the gateway could not reach the upstream: check network egress to api.anthropic.com",
+}
+# agentgateway v1.4.1 answers 503 for two different things; the body says which.
+_HINTS_503 = {
+    "processing failed": "the gateway could not process the request itself (nothing reached Claude): "
+    "send an OpenAI chat-completions body (a JSON object with messages, and a model unless the "
+    "backend {n.llm_backend} pins one)",
+    "upstream call failed": "the gateway could not reach the upstream: check network egress to api.anthropic.com",
     504: "the upstream took too long: retry, or ask for a shorter answer",
 }
 
@@ -63,6 +70,10 @@ def hint_for(status: int, body: str, names: Names = DEFAULT_NAMES) -> str:
         "Anthropic has no model 'claude-nope' (retired, or mistyped): pick a current one (models.available(lab) lists them) and apply the backend again"
     """
     text = _error_text(body)
+    if status == 503:              # v1.4.1 answers 503 for two different things; the body says which
+        for prefix, hint in _HINTS_503.items():
+            if text.startswith(prefix):
+                return hint.format(n=names)
     if status == 404:
         if text.startswith("model:"):
             model = text.split(":", 1)[1].strip()

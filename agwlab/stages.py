@@ -186,10 +186,11 @@ REGISTRY: tuple[StageSpec, ...] = (
             Wait("AgentgatewayBackend", n.llm_backend, n.namespace, "Accepted"),
             Wait("HTTPRoute", n.llm_route, n.namespace, "Accepted"),
         ],
-        # a body the gateway refuses itself (400), so nothing reaches Claude; 404 means no route
+        # a body the gateway refuses itself (v1.4.1: 503 processing failed), so nothing reaches
+        # Claude; 404 means no route
         probe=Probe(
             "/anthropic",
-            {"messages": "not a list: the gateway answers 400 without calling Claude"},
+            {"messages": "not a list: the gateway refuses it without calling Claude"},
             ok=lambda status: status != 404,
             says="the proxy serves /anthropic",
         ),

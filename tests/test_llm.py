@@ -64,3 +64,11 @@ def test_unreachable_gateway_is_a_result_with_a_hint():
     result = llm.send_chat("http://127.0.0.1:9/anthropic", "hi", timeout=2)
     assert result.status == 0 and "ConnectError" in result.error
     assert "port-forward" in result.hint
+
+
+def test_v141s_two_kinds_of_503_get_their_own_hints():
+    # v1.4.1 answers 503 both for a body it cannot process and for an upstream it cannot reach
+    processing = llm.hint_for(503, "processing failed: missing field: model not specified")
+    assert "chat-completions body" in processing and "egress" not in processing
+    unreachable = llm.hint_for(503, "upstream call failed: Connection refused (os error 111)")
+    assert "egress" in unreachable
