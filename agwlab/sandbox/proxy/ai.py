@@ -173,7 +173,8 @@ async def handle(request: Request, ctx: RequestContext, backend: AIBackend, stat
             err = await upstream.read()
         except UpstreamError:
             err = b""
-        return _respond(translate and provider.translate_error(err) or err, upstream.status, kept)
+        body_out = provider.translate_error(err) if translate else provider.native_error(upstream.status, err)
+        return _respond(body_out, upstream.status, kept)
     if body.get("stream"):
         if translate:
             events = provider.translate_stream(upstream.iter_lines(), call)

@@ -216,6 +216,44 @@ def _send_failed(ctx: RequestContext, msg_id: Any, exc: SendFailed) -> dict[str,
     return reply
 
 
+#: The protocol versions v1.4.1 accepts in ``MCP-Protocol-Version``.
+KNOWN_PROTOCOL_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+HEADER_MISMATCH = -32020
+
+
+def _check_protocol_version(
+    ctx: RequestContext, header: str | None, message: dict[str, Any], is_initialize: bool
+) -> Response | None:
+    """v1.4.1's 400s for an unknown ``MCP-Protocol-Version`` or one the body contradicts
+    (a JSON-RPC error when the message is a request, else ``text/plain``)."""
+    if header is None:
+        return None
+    msg_id = message.get("id") if "method" in message else None
+    if header not in KNOWN_PROTOCOL_VERSIONS:
+        text = f"unsupported MCP protocol version: {header}"
+        if msg_id is None:
+            return _reject(ctx, 400, f"mcp: {text}")
+        error: dict[str, Any] = {"code": UNSUPPORTED_PROTOCOL_VERSION, "message": text}
+        if not is_initialize:
+            error["data"] = {"supported": list(KNOWN_PROTOCOL_VERSIONS), "requested": header}
+        return _json_400(ctx, {"jsonrpc": "2.0", "id": msg_id, "error": error})
+    body = ((message.get("params") or {}).get("protocolVersion") if is_initialize
+            else ((message.get("params") or {}).get("_meta") or {}).get("protocolVersion"))
+    if body is not None and body != header:
+        text = "MCP protocol version header/body mismatch"
+        if msg_id is None:
+            return _reject(ctx, 400, f"mcp: {text}")
+        return _json_400(ctx, {"jsonrpc": "2.0", "id": msg_id, "error": {"code": HEADER_MISMATCH, "message": text}})
+    return None
+
+
+def _json_400(ctx: RequestContext, reply: dict[str, Any]) -> Response:
+    _note_error(ctx, reply)
+    ctx.reason, ctx.error = "MCP", reply["error"]["message"]
+    return Response(json.dumps(reply, separators=(",", ":")), status_code=400, media_type="application/json")
+
+
 def _json_error(reply: dict[str, Any]) -> Response:
     """v1.4.1 answers a request it could not send with HTTP 500 and the JSON-RPC error."""
     body = json.dumps(reply, separators=(",", ":"))
@@ -304,17 +342,11 @@ async def _streamable_post(
     hook = _hook(ctx)
     session_id = request.headers.get(SESSION_HEADER)
     is_initialize = message.get("method") == "initialize"
+    refused = _check_protocol_version(ctx, request.headers.get("mcp-protocol-version"), message, is_initialize)
+    if refused is not None:
+        return refused
 
     if is_initialize and (stateless or not session_id):
-        header_version = request.headers.get("mcp-protocol-version")
-        body_version = (message.get("params") or {}).get("protocolVersion")
-        if header_version and header_version != body_version:
-            return _reject(
-                ctx,
-                400,
-                f"mcp: MCP-Protocol-Version header {header_version!r} does not match "
-                f"the initialize protocolVersion {body_version!r}",
-            )
         if not stateless and not await gateway.sessions.make_room():
             return _too_many_sessions(ctx, gateway)
         session = MCPSession(backend, state.http, version=_version(state))

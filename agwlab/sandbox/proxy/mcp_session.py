@@ -6,7 +6,7 @@ as they are. With several (multiplexing), the gateway answers ``initialize`` its
 prefixes tool and prompt names with ``<target>_`` and routes calls by splitting on the
 first ``_`` (``prefix_mode`` changes when that happens).
 
-:class:`SessionStore` hands out the opaque ``mcp-session-id`` values: a Fernet token (per
+:class:`SessionStore` hands out the opaque ``mcp-session-id`` values: AES-256-GCM sealed (per
 proxy key) naming the local session and the upstream session ids, so ids are neither
 guessable nor UUIDs.
 """
@@ -14,8 +14,10 @@ guessable nor UUIDs.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -24,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ...names import TESTED_VERSION
 from .config import MCPBackend, MCPTarget
@@ -385,7 +388,8 @@ class MCPSession:
 
 
 class SessionStore:
-    """The sessions of one proxy, named by opaque, encrypted ids.
+    """The sessions of one proxy, named by opaque, encrypted ids (as v1.4.1: AES-256-GCM,
+    a random 12-byte nonce before the ciphertext, standard base64).
 
     Example:
         >>> store = SessionStore()
@@ -402,12 +406,18 @@ class SessionStore:
     EVICT_IDLE_AFTER = 60.0
 
     def __init__(self, key: bytes | None = None) -> None:
-        self._fernet = Fernet(key or Fernet.generate_key())
+        self._aead = AESGCM(key or AESGCM.generate_key(bit_length=256))
         self._sessions: dict[str, MCPSession] = {}
 
     def encode(self, session: MCPSession) -> str:
         payload = {"s": session.sid, "u": session.upstream_session_ids()}
-        return self._fernet.encrypt(json.dumps(payload, separators=(",", ":")).encode()).decode()
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, json.dumps(payload, separators=(",", ":")).encode(), None)
+        return base64.b64encode(nonce + sealed).decode()
+
+    def _decode(self, session_id: str) -> Any:
+        raw = base64.b64decode(session_id.encode(), validate=True)
+        return json.loads(self._aead.decrypt(raw[:12], raw[12:], None))
 
     def add(self, session: MCPSession) -> str:
         """Keep ``session``; returns its ``mcp-session-id``."""
@@ -417,8 +427,8 @@ class SessionStore:
     def get(self, session_id: str) -> MCPSession | None:
         """The live session an id names, or None (bad token, closed, or from another proxy)."""
         try:
-            payload = json.loads(self._fernet.decrypt(session_id.encode()))
-        except (InvalidToken, ValueError, TypeError):
+            payload = self._decode(session_id)
+        except (InvalidTag, ValueError, TypeError):
             return None
         return self.get_local(str(payload.get("s")))
 

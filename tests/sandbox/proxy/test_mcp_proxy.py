@@ -348,7 +348,11 @@ def test_streamable_http_status_codes(lab: dict[str, Any], client: httpx.Client)
     r = client.post(url, json=rpc(2, "tools/list"), headers={**ACCEPT_BOTH, "mcp-session-id": "bogus"})
     assert r.status_code == 404 and r.text == "mcp: session not found"
     r = client.post(url, json=INIT, headers={**ACCEPT_BOTH, "MCP-Protocol-Version": "2024-11-05"})
-    assert r.status_code == 400
+    assert r.status_code == 400 and r.json()["error"] == {
+        "code": -32020, "message": "MCP protocol version header/body mismatch"}
+    r = client.post(url, json=INIT, headers={**ACCEPT_BOTH, "MCP-Protocol-Version": "1999-01-01"})
+    assert r.status_code == 400 and r.json()["error"] == {
+        "code": -32022, "message": "unsupported MCP protocol version: 1999-01-01"}
     r = client.post(url, content=b"{not json", headers=ACCEPT_BOTH)
     assert r.status_code == 400 and r.text.startswith("mcp: fail to deserialize request body: ")
     r = client.put(url, json=INIT, headers=ACCEPT_BOTH)

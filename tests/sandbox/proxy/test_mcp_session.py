@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 
 import httpx
@@ -30,6 +31,7 @@ def test_session_ids_are_opaque_and_bound_to_their_proxy() -> None:
         session = _session("a")
         sid = store.add(session)
         assert session.sid not in sid  # encrypted, not the local key
+        assert len(base64.b64decode(sid, validate=True)) > 12 + 16   # v1.4.1: AES-GCM, standard base64
         assert store.get(sid) is session
         assert other.get(sid) is None  # another proxy's key
         assert store.get("not-a-token") is None

@@ -38,6 +38,7 @@ __all__ = [
     "completions_to_messages",
     "messages_to_completion",
     "translate_error",
+    "wrap_error",
 ]
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -313,6 +314,27 @@ def translate_error(body: bytes) -> bytes:
     return compact_json({"event_id": None, "error": {"type": "invalid_request_error", "message": message}})
 
 
+def wrap_error(status: int, body: bytes) -> bytes:
+    """An error body on the native Messages route: Anthropic's own passes as is, anything
+    else is wrapped in Anthropic's error shape (v1.4.1's ``translate_anthropic_error``).
+
+    Example:
+        >>> wrap_error(502, b"bad gateway")
+        b'{"type":"error","error":{"type":"api_error","message":"bad gateway"}}'
+    """
+    try:
+        parsed = json.loads(body)
+        if (isinstance(parsed, dict) and isinstance(parsed.get("type"), str)
+                and isinstance(parsed.get("error"), dict) and isinstance(parsed["error"].get("type"), str)
+                and isinstance(parsed["error"].get("message"), str)):
+            return body
+    except ValueError:
+        pass
+    kind = {400: "invalid_request_error", 401: "authentication_error", 403: "authentication_error",
+            404: "not_found_error", 429: "rate_limit_error"}.get(status, "api_error")
+    return compact_json({"type": "error", "error": {"type": kind, "message": body.decode("utf-8", "replace")}})
+
+
 class _StreamState:
     """What the stream translator remembers between events."""
 
@@ -363,6 +385,9 @@ class AnthropicProvider(Provider):
 
     def translate_error(self, body: bytes) -> bytes:
         return translate_error(body)
+
+    def native_error(self, status: int, body: bytes) -> bytes:
+        return wrap_error(status, body)
 
     def read_usage(self, call: LLMCall, data: dict[str, Any]) -> None:
         call.response_model = data.get("model") or call.response_model

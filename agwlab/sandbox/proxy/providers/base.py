@@ -72,6 +72,10 @@ class Provider:
         """A native error body as the client's API shape."""
         return body
 
+    def native_error(self, status: int, body: bytes) -> bytes:
+        """An error body on the provider's native route (default: as it came)."""
+        return body
+
     def translate_stream(self, lines: AsyncIterator[str], call: LLMCall) -> AsyncIterator[bytes]:
         """A native SSE stream (line by line) as ``chat.completion.chunk`` events."""
         raise NotImplementedError

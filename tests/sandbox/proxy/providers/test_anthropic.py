@@ -11,6 +11,7 @@ from agwlab.sandbox.proxy.providers.anthropic import (
     completions_to_messages,
     messages_to_completion,
     translate_error,
+    wrap_error,
 )
 
 
@@ -95,3 +96,11 @@ def test_upstream_errors_get_openais_shape() -> None:
     assert translate_error(body) == (b'{"event_id":null,"error":{"type":"invalid_request_error",'
                                      b'"message":"invalid x-api-key"}}')
     assert json.loads(translate_error(b"bad gateway"))["error"]["message"] == "bad gateway"
+
+
+def test_native_route_errors_keep_anthropics_shape_and_wrap_anything_else() -> None:
+    anthropic = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
+    assert wrap_error(529, anthropic) == anthropic
+    assert json.loads(wrap_error(429, b"slow down")) == {
+        "type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}
+    assert json.loads(wrap_error(502, b"<html>bad gateway</html>"))["error"]["type"] == "api_error"
