@@ -25,6 +25,7 @@ import httpx
 
 from ...mcp_wire import SSEEvent, aiter_sse, is_response
 from .config import MCPTarget
+from .upstream import UpstreamError
 
 __all__ = ["SSEUpstream", "StreamableUpstream", "Upstream", "UpstreamError", "open_upstream"]
 
@@ -32,11 +33,8 @@ CONNECT_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 120.0
 
 
-class UpstreamError(Exception):
-    """The target could not be reached or broke the session.
-
-    The text is the reason only; :class:`~.mcp_session.MCPSession` adds which target.
-    """
+# UpstreamError (from .upstream, the proxy's one class for it): the target could not be
+# reached or broke the session. Its text is the reason only; MCPSession adds which target.
 
 
 def _root_cause(exc: BaseException) -> BaseException:

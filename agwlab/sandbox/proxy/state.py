@@ -14,9 +14,9 @@ What a handler may use:
   ``state.metrics.record_mcp_request(ctx, method=..., resource_type=..., server=...,
   resource=...)`` once per JSON-RPC message that has a method.
 * ``ctx.tracer`` - a :class:`~agwlab.sandbox.proxy.tracing.RequestTracer` or ``None``
-  when the request is not sampled; ``with ctx.tracer.child_span(name, attrs) as span:``
-  starts a CLIENT span (``span.set_attribute(k, v)``), and ``ctx.tracer.traceparent()``
-  gives the header to send upstream from inside that block.
+  when the request is not sampled; MCP adds one span per JSON-RPC message with
+  ``ctx.tracer.message_span(name)``. Upstream calls carry ``ctx.traceparent_out`` (the
+  request span's); v1.4.1 makes no span for them.
 * ``state.log`` - the Pod log (what ``kubectl logs`` shows); write whole lines.
 * ``state.cluster`` - cluster DNS and settings (``resolve``, ``setting``).
 * ``state.config`` - the *current* GatewayConfig (``ctx.gateway`` is the one the request
@@ -24,7 +24,8 @@ What a handler may use:
 * ``state.http`` - a pooled ``httpx.AsyncClient`` for upstream calls (no base URL,
   redirects off, no environment proxies).
 * ``state.upstream`` - the :class:`~agwlab.sandbox.proxy.upstream.UpstreamClient`
-  (aiohttp) the AI and plain HTTP handlers use; faster under many concurrent requests.
+  (aiohttp) the AI and plain HTTP handlers use through ``outbound.send``; faster under
+  many concurrent requests.
 * ``state.extra`` - a dict that survives config swaps, for handler-owned state such as
   MCP sessions (use a key named after your module, e.g. ``state.extra["mcp"]``). Values
   with an ``async def close()`` are closed when the proxy stops.

@@ -22,7 +22,11 @@ __all__ = ["UpstreamClient", "UpstreamError", "UpstreamResponse", "UpstreamTimeo
 
 
 class UpstreamError(Exception):
-    """The upstream could not be reached (agentgateway: 503 ``upstream call failed: …``)."""
+    """An upstream could not be reached or broke the exchange; the text is the reason.
+
+    The HTTP handlers answer it with 503 ``upstream call failed: ...`` (``outbound.send``),
+    the MCP handler with ``failed to send message: ...``.
+    """
 
 
 class UpstreamTimeout(UpstreamError):
