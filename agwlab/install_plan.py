@@ -16,8 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .names import AGENTGATEWAY_CHART, AGENTGATEWAY_CRDS_CHART, CONTROLLER_NAMESPACE, GATEWAY_API_VERSION, \
-    TESTED_VERSION
+from .names import (
+    AGENTGATEWAY_CHART,
+    AGENTGATEWAY_CRDS_CHART,
+    CONTROLLER_NAMESPACE,
+    GATEWAY_API_VERSION,
+    TESTED_VERSION,
+)
 
 __all__ = ["COLLECTOR_CHART_VERSION", "KPS_CHART_VERSION", "InstallStep", "plan", "plan_text"]
 

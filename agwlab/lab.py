@@ -148,8 +148,13 @@ class Lab:
                     f"the Gateway has no address (no LoadBalancer) and its proxy Deployment "
                     f"{self.gateway_namespace}/{self.gateway_name} is not Available to forward to: {exc}"
                 ) from None
-            forward = PortForward(self.api_client, self.gateway_namespace,
-                                  f"gateway.networking.k8s.io/gateway-name={self.gateway_name}", port)
+            selector = f"gateway.networking.k8s.io/gateway-name={self.gateway_name}"
+            try:
+                # the listener's own port when it is free, as `kubectl port-forward … 8080:8080` in the
+                # docs, so commands written for $GATEWAY:8080 work in a terminal too
+                forward = PortForward(self.api_client, self.gateway_namespace, selector, port, local_port=port)
+            except OSError:
+                forward = PortForward(self.api_client, self.gateway_namespace, selector, port)
             self.forwards[port] = forward
         return forward
 

@@ -17,15 +17,18 @@ Example:
 
 from __future__ import annotations
 
+import os
 import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from .errors import LabError
 
 if TYPE_CHECKING:
     from .lab import Lab
 
 __all__ = ["ApiHttp", "CollectorConfig", "api_http", "collector_config", "collector_probe", "debug_exporter_problem",
-           "find_prometheus"]
+           "find_prometheus", "scrape_probe", "selector_matches"]
 
 _OPERATOR_LABEL = "operated-prometheus=true"
 _KPS_LABEL = "app=kube-prometheus-stack-prometheus"
@@ -95,10 +98,10 @@ def find_prometheus(lab: Lab) -> tuple[str, str] | None:
     for selector in (_OPERATOR_LABEL, _KPS_LABEL):
         try:
             found = kube.list_objects(lab, "Service", labels=selector)
-        except Exception:  # e.g. no right to list Services in every namespace: try the next label
+        except LabError:  # e.g. no right to list Services in every namespace: try the next label
             found = []
         if found:
-            svc = sorted(found, key=lambda s: (s["metadata"]["namespace"], s["metadata"]["name"]))[0]
+            svc = min(found, key=lambda s: (s["metadata"]["namespace"], s["metadata"]["name"]))
             ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
             url = f"{lab.server.rstrip('/')}/api/v1/namespaces/{ns}/services/{name}:{_port_of(svc)}/proxy"
             return url, f"{ns}/{name}"
@@ -210,5 +213,91 @@ def collector_probe(lab: Lab) -> Any:
                           "make sure its traces pipeline has the debug exporter at verbosity: detailed")
         return True, (f"{found.deployment} ({found.configmap}, key {found.key}): the traces pipeline has the "
                       "debug exporter at verbosity: detailed")
+
+    return probe
+
+
+def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector against labels (``None`` selects nothing, ``{}`` everything).
+
+    Example:
+        >>> selector_matches({"matchExpressions": [{"key": "a", "operator": "In", "values": ["x"]}]}, {"a": "x"})
+        True
+    """
+    if selector is None:
+        return False
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key", ""), expr.get("operator", ""), expr.get("values") or []
+        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and labels.get(key) in values) \
+                or (op == "Exists" and key not in labels) or (op == "DoesNotExist" and key in labels):
+            return False
+    return True
+
+
+def _selects_namespace(lab: Lab, selector: dict[str, Any] | None, own: str, namespace: str) -> bool:
+    from . import kube
+
+    if selector is None:
+        return namespace == own
+    if selector == {}:
+        return True
+    ns = kube.get(lab, "Namespace", namespace, missing_ok=True) or {}
+    return selector_matches(selector, (ns.get("metadata") or {}).get("labels") or {})
+
+
+def _pod_monitor_selects(pm: dict[str, Any], labels: dict[str, str], namespace: str) -> bool:
+    spec = pm.get("spec") or {}
+    ns_sel = spec.get("namespaceSelector") or {}
+    in_ns = bool(ns_sel.get("any")) or namespace in (ns_sel.get("matchNames") or [pm["metadata"]["namespace"]])
+    return in_ns and selector_matches(spec.get("selector") or {}, labels)
+
+
+def scrape_probe(lab: Lab) -> Any:
+    """A probe that the Prometheus operator will scrape the lab's proxy: a PodMonitor selects the
+    proxy Pods, and a ``Prometheus`` object selects that PodMonitor (says which labels to add)."""
+    from . import kube
+    from .errors import ResourceTypeMissing
+
+    def probe() -> tuple[bool, str]:
+        try:
+            proms = kube.list_objects(lab, "Prometheus", api_version="monitoring.coreos.com/v1")
+            monitors = kube.list_objects(lab, "PodMonitor", api_version="monitoring.coreos.com/v1")
+        except ResourceTypeMissing:
+            proms, monitors = [], None
+        if not proms:
+            if os.environ.get("AGWLAB_PROMETHEUS_URL") or getattr(lab.sandbox, "prometheus_url", None):
+                return True, "Prometheus is not run by the Prometheus operator here; it is configured directly"
+            what = "no Prometheus operator CRDs" if monitors is None else "no Prometheus object"
+            return False, (f"{what}: install kube-prometheus-stack before agentgateway (agentgateway's "
+                           "monitoring.enabled renders a PodMonitor, which needs the operator's CRDs): "
+                           "python -m agwlab cluster plan")
+        proxy = {"gateway.networking.k8s.io/gateway-class-name": lab.gateway_class,
+                 "gateway.networking.k8s.io/gateway-name": lab.gateway_name}
+        selecting = [m for m in monitors or [] if _pod_monitor_selects(m, proxy, lab.gateway_namespace)]
+        if not selecting:
+            return False, (f"no PodMonitor selects the proxy Pods (class {lab.gateway_class}, namespace "
+                           f"{lab.gateway_namespace}): install agentgateway with --set monitoring.enabled=true"
+                           + ("" if lab.gateway_namespace == "agentgateway-system" else
+                              " and --set monitoring.proxy.namespaceSelector.any=true"))
+        for prom in proms:
+            spec = prom.get("spec") or {}
+            for pm in selecting:
+                labels = pm["metadata"].get("labels") or {}
+                if selector_matches(spec.get("podMonitorSelector"), labels) and _selects_namespace(
+                        lab, spec.get("podMonitorNamespaceSelector"), prom["metadata"]["namespace"],
+                        pm["metadata"]["namespace"]):
+                    return True, (f"Prometheus {prom['metadata']['namespace']}/{prom['metadata']['name']} selects "
+                                  f"PodMonitor {pm['metadata']['namespace']}/{pm['metadata']['name']}")
+        prom, pm = proms[0], selecting[0]
+        wanted = ((prom.get("spec") or {}).get("podMonitorSelector") or {}).get("matchLabels") or {}
+        sets = " ".join(f"--set monitoring.serviceMonitor.extraLabels.{k}={v}" for k, v in wanted.items())
+        return False, (f"Prometheus {prom['metadata']['namespace']}/{prom['metadata']['name']} does not select "
+                       f"PodMonitor {pm['metadata']['namespace']}/{pm['metadata']['name']} (its podMonitorSelector is "
+                       f"{(prom.get('spec') or {}).get('podMonitorSelector')}): "
+                       + (f"add the labels on agentgateway ({sets}), or " if sets else "")
+                       + "install kube-prometheus-stack with "
+                       "prometheus.prometheusSpec.podMonitorSelectorNilUsesHelmValues=false")
 
     return probe

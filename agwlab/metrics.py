@@ -45,6 +45,7 @@ __all__ = [
     "gateway_matcher",
     "range_query",
     "request_rate",
+    "proxy_targets",
     "targets",
     "token_usage",
     "tool_calls_by_tool",
@@ -130,16 +131,28 @@ def targets(lab: Lab | str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def proxy_targets(lab: Lab) -> pd.DataFrame:
+    """The scrape targets of the lab's own proxy Pods (``up{namespace=…, pod=~"<gateway>-.*"}``),
+    not just any target: a cluster's Prometheus scrapes dozens of others."""
+    query = f'up{{namespace="{lab.gateway_namespace}", pod=~"{lab.gateway_name}-.*"}}'
+    rows = [{**r["metric"], "up": float(r["value"][1])} for r in prometheus(lab).custom_query(query)]
+    return pd.DataFrame(rows)
+
+
 def explain_no_data(lab: Lab | str, metric: str) -> str:
     """Why a metric has no data, in one sentence that says what to do."""
     try:
-        up = targets(lab)
+        up = targets(lab) if isinstance(lab, str) else proxy_targets(lab)
     except Exception as exc:
         return f"Prometheus does not answer ({type(exc).__name__}): check it runs and AGWLAB_PROMETHEUS_URL."
     if up.empty:
         return (
-            "Prometheus has no scrape targets yet: it finds the proxy a few seconds after "
-            "the Gateway is Programmed."
+            "Prometheus has no scrape target for the gateway's proxy Pods yet. It finds them a few seconds "
+            "after the Gateway is Programmed; if it never does, Prometheus does not select agentgateway's "
+            "PodMonitor: install kube-prometheus-stack with "
+            "prometheus.prometheusSpec.podMonitorSelectorNilUsesHelmValues=false, or agentgateway with "
+            "monitoring.serviceMonitor.extraLabels.release=<your kube-prometheus-stack release> "
+            "(python -m agwlab cluster plan)."
         )
     if not (up["up"] == 1).any():
         return (

@@ -20,7 +20,9 @@ import threading
 from typing import Any
 
 from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import portforward as _portforward
+from urllib3.exceptions import HTTPError as Urllib3Error
 
 __all__ = ["PortForward", "PortForwardError"]
 
@@ -97,7 +99,7 @@ class PortForward:
             try:
                 return _portforward(self._core.connect_get_namespaced_pod_portforward, pod, self.namespace,
                                     ports=str(self.remote_port))
-            except Exception as exc:
+            except (ApiException, OSError) as exc:
                 self._pod = None
                 raise PortForwardError(f"the API server refused to forward to pod {pod}: {exc}") from None
 
@@ -113,7 +115,7 @@ class PortForward:
         self.connections += 1
         try:
             forward = self._open()
-        except Exception as exc:
+        except (PortForwardError, ApiException, Urllib3Error, OSError) as exc:
             self.last_error = str(exc)
             local.close()
             return

@@ -613,6 +613,18 @@ def preflight(lab: Lab) -> list[Any]:
             timeout=10,
         )
     )
+    from .locate import scrape_probe
+
+    results.append(
+        check(
+            stage,
+            "scrape",
+            scrape_probe(lab),
+            what="Prometheus is set up to scrape the gateway's proxy (PodMonitor, and a Prometheus selecting it)",
+            hint="python -m agwlab cluster plan shows the installs and values that make this hold",
+            timeout=10,
+        )
+    )
     return results
 
 

@@ -273,14 +273,16 @@ def spans_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def collector_log(lab: Lab) -> str:
-    """The collector's log (``deploy/opentelemetry-collector-traces`` in ``telemetry``: ``lab.names``).
+def collector_log(lab: Lab, *, since_seconds: int | None = None, tail: int | None = None) -> str:
+    """The collector's log (``deploy/opentelemetry-collector-traces`` in ``telemetry``: ``lab.names``),
+    optionally only its newest lines (a shared collector's log grows all day).
 
     Raises:
         NotFound: the collector is not deployed (apply the tracing stage).
     """
     try:
-        return kube.logs(lab, f"deploy/{lab.names.collector}", lab.telemetry_namespace)
+        return kube.logs(lab, f"deploy/{lab.names.collector}", lab.telemetry_namespace,
+                         since_seconds=since_seconds, tail=tail)
     except NotFound:
         raise NotFound(
             f"no deploy/{lab.names.collector} in namespace {lab.telemetry_namespace}: apply the tracing stage "
@@ -289,11 +291,13 @@ def collector_log(lab: Lab) -> str:
 
 
 def collector_spans(
-    lab: Lab, trace_id: str, *, timeout: float = 30, interval: float = 0.5, min_spans: int = 1
+    lab: Lab, trace_id: str, *, timeout: float = 30, interval: float = 0.5, min_spans: int = 1,
+    since_seconds: int = 900,
 ) -> pd.DataFrame:
     """The spans of one trace, read from the collector's log (polls: export is batched).
 
-    Waits until at least ``min_spans`` spans, one of them a Server span, have arrived.
+    Waits until at least ``min_spans`` spans, one of them a Server span, have arrived. Only the
+    last ``since_seconds`` of the log are read on each poll.
 
     Raises:
         WaitTimeout: the trace did not reach the collector in time.
@@ -301,7 +305,7 @@ def collector_spans(
     """
 
     def look() -> list[dict[str, Any]] | None:
-        text = collector_log(lab)
+        text = collector_log(lab, since_seconds=since_seconds)
         if trace_id not in text:
             return None
         spans = [s for s in parse_collector_log(text) if s.get("trace_id") == trace_id]

@@ -13,7 +13,6 @@ import os
 import httpx
 import pytest
 import yaml
-
 from labtest import poll
 
 KEY = "sk-ant-api03-" + "C" * 86 + "AA"
@@ -22,7 +21,8 @@ KEY = "sk-ant-api03-" + "C" * 86 + "AA"
 def _split_kubeconfig(source: str, tmp_path) -> str:  # type: ignore[no-untyped-def]
     """The kubeconfig as two files, merged as kubectl merges KUBECONFIG: credentials in one,
     the context (and current-context) in the other."""
-    config = yaml.safe_load(open(source, encoding="utf-8"))
+    with open(source, encoding="utf-8") as f:
+        config = yaml.safe_load(f)
     first = {"apiVersion": "v1", "kind": "Config", "clusters": config["clusters"], "users": config["users"]}
     second = {"apiVersion": "v1", "kind": "Config", "contexts": config["contexts"],
               "current-context": config["current-context"]}
@@ -63,9 +63,17 @@ def test_two_kubeconfig_files_are_merged(cluster_lab, kind_sandbox) -> None:  # 
 def test_edition_comes_from_the_controller_name(cluster_lab) -> None:  # type: ignore[no-untyped-def]
     from agwlab import connect
 
+    from agwlab import kube
+
     assert cluster_lab.edition == "oss"
-    # the class is named like the enterprise one; its controllerName decides
-    assert connect("cluster", gateway_class="enterprise-agentgateway").edition == "enterprise"
+    # a class named like the enterprise one, run by the open-source controller: its controllerName decides
+    kube.apply(cluster_lab, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+                             "metadata": {"name": "enterprise-agentgateway"},
+                             "spec": {"controllerName": "agentgateway.dev/agentgateway"}}, quiet=True)
+    try:
+        assert connect("cluster", gateway_class="enterprise-agentgateway").edition == "oss"
+    finally:
+        kube.delete(cluster_lab, "GatewayClass", "enterprise-agentgateway", quiet=True)
 
 
 def test_without_an_address_the_lab_forwards_a_local_port(cluster_lab) -> None:  # type: ignore[no-untyped-def]
@@ -74,8 +82,11 @@ def test_without_an_address_the_lab_forwards_a_local_port(cluster_lab) -> None: 
     gw = kube.get(cluster_lab, "Gateway", cluster_lab.gateway_name, cluster_lab.gateway_namespace)
     assert not (gw.get("status") or {}).get("addresses")
     url = cluster_lab.gateway_url("/anthropic")
-    assert url.startswith("http://127.0.0.1:") and ":8080" not in url
-    assert cluster_lab.gateway_address() == url.split("//")[1].split("/")[0]
+    forward = cluster_lab.forwards[8080]
+    assert url == f"http://127.0.0.1:{forward.local_port}/anthropic"
+    # the listener's own port when it was free (as the docs' port-forward), else any free one
+    address = cluster_lab.gateway_address()
+    assert address == ("127.0.0.1" if forward.local_port == 8080 else f"127.0.0.1:{forward.local_port}")
     result = llm.send_chat(url, "hello through a port-forward")
     assert result.status == 200, result
 
@@ -158,3 +169,27 @@ def test_a_namespace_the_lab_did_not_create_is_never_labelled(cluster_lab) -> No
     after = kube.get(cluster_lab, "Namespace", "monitoring")
     assert (after["metadata"].get("labels") or {}) == (before["metadata"].get("labels") or {})
     assert json.dumps(after["metadata"].get("labels") or {}).find("agwlab") == -1
+
+
+def test_prometheus_not_selecting_the_proxy_podmonitor_says_which_labels(cluster_lab) -> None:  # type: ignore[no-untyped-def]
+    from agwlab import kube
+    from agwlab.locate import scrape_probe
+
+    ok, detail = scrape_probe(cluster_lab)()
+    assert ok and "selects PodMonitor agentgateway-system/agentgateway-proxy" in detail, detail
+    # kube-prometheus-stack's default: only PodMonitors labelled with its release
+    prom = kube.get(cluster_lab, "Prometheus", "kube-prometheus-stack-prometheus", "monitoring",
+                    api_version="monitoring.coreos.com/v1")
+    patch = {"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
+             "metadata": {"name": "kube-prometheus-stack-prometheus", "namespace": "monitoring"},
+             "spec": {"podMonitorSelector": {"matchLabels": {"release": "kube-prometheus-stack"}}}}
+    kube.apply(cluster_lab, patch, quiet=True)
+    try:
+        ok, detail = scrape_probe(cluster_lab)()
+        assert not ok
+        assert "--set monitoring.serviceMonitor.extraLabels.release=kube-prometheus-stack" in detail
+        assert "podMonitorSelectorNilUsesHelmValues=false" in detail
+    finally:
+        patch["spec"]["podMonitorSelector"] = prom["spec"]["podMonitorSelector"]
+        kube.apply(cluster_lab, patch, quiet=True)
+    assert scrape_probe(cluster_lab)()[0]

@@ -92,6 +92,6 @@ def test_the_cli_prints_the_plan_and_the_readme_holds_it() -> None:
                          check=True).stdout
     assert out == plan_text()
     readme = README.read_text(encoding="utf-8")
-    block = re.search(r"<!-- cluster-plan -->\n```bash\n(.*?)```", readme, re.S)
+    block = re.search(r"<!-- cluster-plan -->\n```bash\n(.*?)```", readme, re.DOTALL)
     assert block, "README.md lacks the cluster-plan block"
     assert block.group(1) == plan_text()

@@ -196,6 +196,15 @@ _KINDS: tuple[KindInfo, ...] = (
              "agentgatewayparameters", ("agpar",), categories=("agentgateway",), subresources=_STATUS,
              custom=True,
              printer_columns=(PrinterColumn("Age", "date", ".metadata.creationTimestamp"),)),
+    # the Prometheus operator's kinds, as kube-prometheus-stack installs them
+    KindInfo("monitoring.coreos.com", "v1", "PodMonitor", "podmonitors", "podmonitor", ("pmon",),
+             categories=("prometheus-operator",), custom=True,
+             printer_columns=(PrinterColumn("Age", "date", ".metadata.creationTimestamp"),)),
+    KindInfo("monitoring.coreos.com", "v1", "Prometheus", "prometheuses", "prometheus", ("prom",),
+             categories=("prometheus-operator",), subresources=_STATUS, custom=True,
+             printer_columns=(PrinterColumn("Version", json_path=".spec.version"),
+                              PrinterColumn("Desired", "integer", ".spec.replicas"),
+                              PrinterColumn("Age", "date", ".metadata.creationTimestamp"))),
 )
 
 _BY_KIND: dict[tuple[str, str], KindInfo] = {(k.api_version, k.kind): k for k in _KINDS}

@@ -60,9 +60,11 @@ _OPERATOR = {"app.kubernetes.io/managed-by": "prometheus-operator", "operated-pr
 
 
 def in_cluster_prometheus(address: str, port: int) -> list[dict[str, Any]]:
-    """The objects through which the kind profile's Prometheus is reached: the operator's
-    governing Service ``prometheus-operated`` (headless, port ``web``) with the Endpoints that
-    point at the Prometheus server."""
+    """The objects through which the kind profile's Prometheus is reached and configured: the
+    operator's governing Service ``prometheus-operated`` (headless, port ``web``) with the
+    Endpoints that point at the Prometheus server, the ``Prometheus`` object as
+    kube-prometheus-stack installs it with the lab's plan (selecting every PodMonitor), and the
+    proxy PodMonitor as agentgateway's chart renders it with ``monitoring.enabled``."""
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MONITORING_NAMESPACE}}
     svc = {"apiVersion": "v1", "kind": "Service",
            "metadata": {"name": "prometheus-operated", "namespace": MONITORING_NAMESPACE, "labels": dict(_OPERATOR)},
@@ -72,4 +74,22 @@ def in_cluster_prometheus(address: str, port: int) -> list[dict[str, Any]]:
            "metadata": {"name": "prometheus-operated", "namespace": MONITORING_NAMESPACE, "labels": dict(_OPERATOR)},
            "subsets": [{"addresses": [{"ip": address}],
                         "ports": [{"name": "web", "port": port, "protocol": "TCP"}]}]}
-    return [ns, svc, eps]
+    prometheus = {
+        "apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
+        "metadata": {"name": "kube-prometheus-stack-prometheus", "namespace": MONITORING_NAMESPACE,
+                     "labels": {"app": "kube-prometheus-stack-prometheus", "release": "kube-prometheus-stack",
+                                "app.kubernetes.io/managed-by": "Helm"}},
+        "spec": {"replicas": 1, "podMonitorSelector": {}, "podMonitorNamespaceSelector": {},
+                 "serviceMonitorSelector": {}, "serviceMonitorNamespaceSelector": {}, "scrapeInterval": "1s"},
+    }
+    pod_monitor = {
+        "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+        "metadata": {"name": "agentgateway-proxy", "namespace": "agentgateway-system",
+                     "labels": {"app.kubernetes.io/name": "agentgateway", "app.kubernetes.io/instance": "agentgateway",
+                                "app.kubernetes.io/managed-by": "Helm"}},
+        "spec": {"selector": {"matchExpressions": [{"key": "gateway.networking.k8s.io/gateway-class-name",
+                                                    "operator": "In", "values": ["agentgateway"]}]},
+                 # the sandbox's Prometheus scrapes every second; the chart's default is 15s
+                 "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics", "interval": "1s"}]},
+    }
+    return [ns, svc, eps, prometheus, pod_monitor]

@@ -63,7 +63,7 @@ def portforward_endpoint(store: Any, authorize: Callable[[Any], None]) -> Callab
     async def endpoint(websocket: WebSocket) -> None:
         try:
             authorize(websocket)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever refuses the caller answers the upgrade
             body = getattr(exc, "body", None) or _status(401, "Unauthorized", "Unauthorized")
             await _deny(websocket, int(body.get("code", 401)), body)
             return

@@ -31,15 +31,7 @@ _NAMES = {SYN_STREAM: "syn_stream", SYN_REPLY: "syn_reply", RST_STREAM: "rst_str
 
 # SPDY/3 compresses header blocks with a fixed zlib dictionary (spec section 2.6.10.1):
 # length-prefixed common header names and values, then a run of common fragments.
-_DICT_WORDS = (
-    "options head post put delete trace accept accept-charset accept-encoding accept-language "
-    "accept-ranges age allow authorization cache-control connection content-base content-encoding "
-    "content-language content-length content-location content-md5 content-range content-type date etag "
-    "expect expires from host if-match if-modified-since if-none-match if-range if-unmodified-since "
-    "last-modified location max-forwards pragma proxy-authenticate proxy-authorization range referer "
-    "retry-after server te trailer transfer-encoding upgrade user-agent vary via warning www-authenticate "
-    "method get status"
-).split() + ["200 OK", "version", "HTTP/1.1", "url", "public", "set-cookie", "keep-alive", "origin"]
+_DICT_WORDS = ["options", "head", "post", "put", "delete", "trace", "accept", "accept-charset", "accept-encoding", "accept-language", "accept-ranges", "age", "allow", "authorization", "cache-control", "connection", "content-base", "content-encoding", "content-language", "content-length", "content-location", "content-md5", "content-range", "content-type", "date", "etag", "expect", "expires", "from", "host", "if-match", "if-modified-since", "if-none-match", "if-range", "if-unmodified-since", "last-modified", "location", "max-forwards", "pragma", "proxy-authenticate", "proxy-authorization", "range", "referer", "retry-after", "server", "te", "trailer", "transfer-encoding", "upgrade", "user-agent", "vary", "via", "warning", "www-authenticate", "method", "get", "status"] + ["200 OK", "version", "HTTP/1.1", "url", "public", "set-cookie", "keep-alive", "origin"]
 _DICT_TAIL = (
     "100101201202205206300302303304305306307402405406407408409410411412413414415416417502504505"
     "203 Non-Authoritative Information204 No Content301 Moved Permanently400 Bad Request"

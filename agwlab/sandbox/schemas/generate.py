@@ -56,7 +56,32 @@ CRD_FILES = {
     ("agentgateway.dev", "agentgatewaybackends"): "agentgateway.dev_agentgatewaybackends.yaml",
     ("agentgateway.dev", "agentgatewaypolicies"): "agentgateway.dev_agentgatewaypolicies.yaml",
     ("agentgateway.dev", "agentgatewayparameters"): "agentgateway.dev_agentgatewayparameters.yaml",
+    ("monitoring.coreos.com", "podmonitors"): "monitoring.coreos.com_podmonitors.yaml",
+    ("monitoring.coreos.com", "prometheuses"): "monitoring.coreos.com_prometheuses.yaml",
 }
+# The Prometheus CRD's schema is ~800 kB; the sandbox keeps the fields the lab reads (which
+# monitors a Prometheus selects, how often it scrapes) and lets the rest through unchecked.
+TRIMMED = {
+    ("monitoring.coreos.com", "prometheuses"): ("podMonitorSelector", "podMonitorNamespaceSelector",
+                                                "serviceMonitorSelector", "serviceMonitorNamespaceSelector",
+                                                "scrapeInterval", "replicas", "version"),
+}
+
+
+def crd_document(group: str, plural: str, crd: dict[str, Any], source: str) -> dict[str, Any]:
+    """The schema file for one CRD (its storage version), trimmed where ``TRIMMED`` says."""
+    version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
+    schema = version["schema"]["openAPIV3Schema"]
+    keep = TRIMMED.get((group, plural))
+    if keep:
+        spec = schema["properties"]["spec"]
+        spec["properties"] = {k: v for k, v in spec["properties"].items() if k in keep}
+        spec["x-kubernetes-preserve-unknown-fields"] = True
+        spec.pop("x-kubernetes-validations", None)
+        schema["properties"]["status"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    return {"source": source, "version": version["name"],
+            "bundleVersion": crd["metadata"].get("annotations", {}).get("gateway.networking.k8s.io/bundle-version", ""),
+            "schema": schema}
 
 # Lists the Kubernetes API merges by key (patchMergeKey / listMapKeys in the Go types).
 MERGE_KEYS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -185,11 +210,7 @@ def main(argv: list[str]) -> int:
     if crd_dir is not None:
         for (group, plural), fname in CRD_FILES.items():
             crd = yaml.load((crd_dir / fname).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-            version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
-            doc = {"source": fname, "version": version["name"],
-                   "bundleVersion": crd["metadata"].get("annotations", {}).get(
-                       "gateway.networking.k8s.io/bundle-version", ""),
-                   "schema": version["schema"]["openAPIV3Schema"]}
+            doc = crd_document(group, plural, crd, fname)
             (HERE / f"{plural}.{group}.json").write_text(json.dumps(doc, separators=(",", ":")))
     return 0
 

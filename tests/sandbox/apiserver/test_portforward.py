@@ -10,7 +10,6 @@ import httpx
 import pytest
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import portforward
-
 from labtest import poll
 
 SITE_NS = "agwlab-system"
