@@ -47,6 +47,7 @@ def test_preflight_passes_on_the_sandbox(lab):
         "gatewayclass",
         "collector",
         "prometheus",
+        "scrape",
     ]
     assert all(results)
     assert "version v1.4.1" in results[3].detail

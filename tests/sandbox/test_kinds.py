@@ -63,4 +63,4 @@ def test_unknown_lookups():
     assert by_kind("v1", "Widget") is None and by_resource("apps", "widgets") is None
     assert resolve_name("widgets") is None and resolve_name("pods.apps") is None
     assert set(groups()) == {"", "apps", "apiextensions.k8s.io", "rbac.authorization.k8s.io",
-                             "gateway.networking.k8s.io", "agentgateway.dev"}
+                             "gateway.networking.k8s.io", "agentgateway.dev", "monitoring.coreos.com"}

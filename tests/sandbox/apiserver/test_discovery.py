@@ -18,7 +18,7 @@ def test_legacy_and_aggregated_discovery():
     assert discovery.api_resource_list("apps", "v2") is None
     groups = {g["name"] for g in discovery.api_group_list()["groups"]}
     assert groups == {"apps", "apiextensions.k8s.io", "rbac.authorization.k8s.io", "gateway.networking.k8s.io",
-                      "agentgateway.dev"}
+                      "agentgateway.dev", "monitoring.coreos.com"}
     agg = discovery.aggregated_discovery(core=False)
     agbe = next(r for i in agg["items"] if i["metadata"]["name"] == "agentgateway.dev"
                 for r in i["versions"][0]["resources"] if r["resource"] == "agentgatewaybackends")
@@ -29,7 +29,7 @@ def test_openapi_v3_declares_field_validation_and_gvk():
     index = discovery.openapi_v3_index("v1.32.4")
     assert set(index["paths"]) == {"api/v1", "apis/apps/v1", "apis/apiextensions.k8s.io/v1",
                                    "apis/rbac.authorization.k8s.io/v1", "apis/gateway.networking.k8s.io/v1",
-                                   "apis/agentgateway.dev/v1alpha1"}
+                                   "apis/agentgateway.dev/v1alpha1", "apis/monitoring.coreos.com/v1"}
     doc = json.loads(discovery.openapi_v3_document("agentgateway.dev", "v1alpha1", "v1.32.4"))
     item = doc["paths"]["/apis/agentgateway.dev/v1alpha1/namespaces/{namespace}/agentgatewaybackends/{name}"]
     patch = item["patch"]
