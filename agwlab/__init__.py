@@ -18,8 +18,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from . import (agent, checks, errors, kube, llm, manifests, mcp, metrics, models, ratelimits, secrets, shell,
-                   stages, traces, widgets)
+    from . import (agent, checks, errors, kube, llm, manifests, mcp, metrics, models, ratelimits, resilience,
+                   secrets, shell, stages, traces, widgets)
     from .checks import check
     from .errors import CheckFailed, LabError
     from .lab import Lab, connect
@@ -42,6 +42,7 @@ __all__ = [
     "metrics",
     "models",
     "ratelimits",
+    "resilience",
     "secrets",
     "shell",
     "stages",
@@ -57,8 +58,8 @@ _NAMES = {
     "prepare": ("stages", "prepare"),
     "check": ("checks", "check"),
 }
-_MODULES = {"agent", "checks", "errors", "kube", "llm", "manifests", "mcp", "metrics", "models", "ratelimits", "secrets",
-            "shell", "stages", "traces", "widgets"}
+_MODULES = {"agent", "checks", "errors", "kube", "llm", "manifests", "mcp", "metrics", "models", "ratelimits",
+            "resilience", "secrets", "shell", "stages", "traces", "widgets"}
 
 
 def __getattr__(name: str) -> Any:

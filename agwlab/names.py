@@ -98,6 +98,9 @@ class Names:
         mcp_route: the HTTPRoute ``/mcp``.
         collector: the collector's Deployment, Service and ConfigMap (the Helm release's name).
         rate_limit_policy: the AgentgatewayPolicy with the Claude route's rate limits (notebook 07).
+        failover_backend: the AgentgatewayBackend with two priority groups (notebook 06).
+        failover_route: the HTTPRoute ``/failover`` to it (notebook 06).
+        resilience_policy: the AgentgatewayPolicy with its retries and timeout (notebook 06).
     """
 
     namespace: str = "agentgateway-system"
@@ -114,6 +117,9 @@ class Names:
     mcp_route: str = "mcp-route"
     collector: str = "opentelemetry-collector-traces"
     rate_limit_policy: str = "llm-rate-limit"
+    failover_backend: str = "claude-failover"
+    failover_route: str = "claude-failover"
+    resilience_policy: str = "claude-failover-retry"
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -236,6 +236,9 @@ STAGES: tuple[str, ...] = tuple(s.name for s in REGISTRY)
 # Objects the notebooks after the tutorial (06-09) create and delete again themselves. They are
 # no stage (nothing later needs them), but cleanup removes them when a notebook stopped half-way.
 TRANSIENT: tuple[Callable[[Names], tuple[str, str, str]], ...] = (
+    lambda n: ("AgentgatewayBackend", n.failover_backend, n.namespace),     # 06-resilience
+    lambda n: ("HTTPRoute", n.failover_route, n.namespace),
+    lambda n: ("AgentgatewayPolicy", n.resilience_policy, n.namespace),
     lambda n: ("AgentgatewayPolicy", n.rate_limit_policy, n.namespace),     # 07-rate-limits
 )
 

@@ -46,6 +46,7 @@ EXPECTED = [
     "03-mcp-server.ipynb",
     "04-mcp-metrics.ipynb",
     "05-agent-loop.ipynb",
+    "06-resilience.ipynb",
     "07-rate-limits.ipynb",
     "99-cleanup.ipynb",
 ]

@@ -26,6 +26,7 @@ ORDER = [
     "04-mcp-metrics.ipynb",
     "04-mcp-metrics.ipynb",
     "05-agent-loop.ipynb",
+    "06-resilience.ipynb",
     "07-rate-limits.ipynb",
     "01-claude-llm-connection.ipynb",
     "99-cleanup.ipynb",

@@ -6,7 +6,9 @@ import base64
 from typing import Any
 
 from ..cluster import Cluster
-from ..proxy.config import AIBackend, MCPBackend, MCPTarget, ServiceBackend
+from ..proxy.config import AIBackend, AIGroups, MCPBackend, MCPTarget, ServiceBackend
+from ..proxy.policies import Eviction, HealthPolicy
+from .durations import duration_seconds
 from .common import condition, labels_match, write_status
 
 __all__ = ["ANTHROPIC_STANDIN", "translate_backend", "reconcile_backends"]
@@ -42,22 +44,46 @@ def _secret_value(store: Any, ns: str, ref: dict[str, Any]) -> str:
     return value
 
 
-def _ai_backend(store: Any, cluster: Cluster, obj: dict[str, Any], blackhole: str) -> AIBackend:
-    ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+def _ai_backend(store: Any, cluster: Cluster, obj: dict[str, Any], blackhole: str) -> AIBackend | AIGroups:
     spec = obj.get("spec") or {}
     ai = spec.get("ai") or {}
     provider = ai.get("provider")
-    if provider is None:
-        groups = ai.get("groups") or []
-        if not groups or not groups[0].get("providers"):
-            raise TranslationError("failed to translate backend: ai backend has no provider")
-        provider = groups[0]["providers"][0]
+    if provider is not None:
+        return _ai_provider(store, cluster, obj, provider, blackhole)
+    groups = [g.get("providers") or [] for g in ai.get("groups") or []]
+    if not groups or not all(groups):
+        raise TranslationError("failed to translate backend: ai backend has no provider")
+    ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+    return AIGroups(key=f"{ns}/{name}", groups=tuple(
+        tuple(_ai_provider(store, cluster, obj, p, blackhole) for p in group) for group in groups))
+
+
+def _health(policies: dict[str, Any]) -> HealthPolicy | None:
+    """``policies.health`` as v1.4.1's controller hands it on (``backend_policies.go``)."""
+    health = policies.get("health")
+    if health is None:
+        return None
+    ev = health.get("eviction")
+    eviction = None
+    if ev is not None:
+        pct = {k: (None if ev.get(k) is None else int(ev[k]) / 100.0) for k in ("healthThreshold", "restoreHealth")}
+        eviction = Eviction(duration=duration_seconds(ev.get("duration", "3s")),
+                            consecutive_failures=ev.get("consecutiveFailures"),
+                            health_threshold=pct["healthThreshold"], restore_health=pct["restoreHealth"])
+    return HealthPolicy(unhealthy_condition=health.get("unhealthyCondition"), eviction=eviction)
+
+
+def _ai_provider(store: Any, cluster: Cluster, obj: dict[str, Any], provider: dict[str, Any],
+                 blackhole: str) -> AIBackend:
+    ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+    spec = obj.get("spec") or {}
+    own = provider.get("policies") or {}
     kind = next((k for k in ("anthropic", "openai") if k in provider), None)
     if kind is None:
         other = next((k for k in provider if k not in ("host", "port", "path", "pathPrefix", "name", "policies")), "?")
         raise TranslationError(f"failed to translate backend: the sandbox serves the anthropic and openai "
                                f"providers only, not {other}")
-    auth = ((spec.get("policies") or {}).get("auth")) or {}
+    auth = own.get("auth") or ((spec.get("policies") or {}).get("auth")) or {}
     api_key: str | None = None
     if "secretRef" in auth:
         api_key = _secret_value(store, ns, auth["secretRef"])
@@ -94,6 +120,8 @@ def _ai_backend(store: Any, cluster: Cluster, obj: dict[str, Any], blackhole: st
         path_prefix=provider.get("pathPrefix"),
         host_override=bool(provider.get("host")),
         routes=routes,
+        provider_name=provider.get("name"),
+        health=_health(own) or _health(spec.get("policies") or {}),
     )
 
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..proxy.policies import LocalRateLimit, TrafficPolicies
+from ..proxy.policies import LocalRateLimit, RetryPolicy, TrafficPolicies
+from .durations import duration_seconds
 
 __all__ = ["TrafficTargets", "for_rule", "local_limit", "merge", "reconcile_traffic"]
 
@@ -50,10 +51,22 @@ def _rate_limits(key: str, rate_limit: dict[str, Any]) -> tuple[LocalRateLimit, 
     return tuple(out)
 
 
+def _retry(retry: dict[str, Any]) -> RetryPolicy:
+    """``traffic.retry`` as ``processRetriesPolicy`` passes it on (attempts capped at 255)."""
+    return RetryPolicy(attempts=min(int(retry.get("attempts") or 1), 255),
+                       codes=tuple(int(c) for c in retry.get("codes") or ()),
+                       backoff=duration_seconds(retry.get("backoff")))
+
+
 def _translate(key: str, traffic: dict[str, Any]) -> TrafficPolicies:
     policies = TrafficPolicies()
     if traffic.get("rateLimit"):
         policies = replace(policies, rate_limits=_rate_limits(key, traffic["rateLimit"]))
+    if traffic.get("retry") is not None:
+        policies = replace(policies, retry=_retry(traffic["retry"]))
+    timeout = duration_seconds((traffic.get("timeouts") or {}).get("request"))
+    if timeout:
+        policies = replace(policies, request_timeout=timeout)
     return policies
 
 
@@ -83,7 +96,8 @@ def reconcile_traffic(store: Any) -> TrafficTargets:
 
 def merge(base: TrafficPolicies, over: TrafficPolicies) -> TrafficPolicies:
     """``over``'s fields where it sets them, else ``base``'s."""
-    return TrafficPolicies(rate_limits=over.rate_limits or base.rate_limits)
+    return TrafficPolicies(rate_limits=over.rate_limits or base.rate_limits, retry=over.retry or base.retry,
+                           request_timeout=over.request_timeout or base.request_timeout)
 
 
 def for_rule(targets: TrafficTargets, gateway: tuple[str, str] | None, namespace: str, route: str,

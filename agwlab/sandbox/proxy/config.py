@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .policies import TrafficPolicies
+from .policies import HealthPolicy, TrafficPolicies
 
 __all__ = [
     "AIBackend",
+    "AIGroups",
     "BackendRef",
     "GatewayConfig",
     "HeaderMatch",
@@ -105,6 +106,20 @@ class AIBackend:
     path_prefix: str | None = None
     host_override: bool = False               # provider.host set: the client's path is kept
     routes: tuple[tuple[str, str], ...] = ()  # ai.routes: (path suffix or "*", route type)
+    provider_name: str | None = None          # the provider's name within spec.ai.groups
+    health: HealthPolicy | None = None        # policies.health (provider's, else the backend's)
+
+
+@dataclass(frozen=True)
+class AIGroups:
+    """An ``AgentgatewayBackend`` with ``spec.ai.groups``: priority groups of providers.
+
+    The first group with a provider not evicted serves (``failover.py``); each provider is an
+    :class:`AIBackend` with the backend's ``key``.
+    """
+
+    key: str
+    groups: tuple[tuple[AIBackend, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -144,7 +159,7 @@ class ServiceBackend:
     urls: tuple[str, ...]                     # http://<pod ip>:<target port> for each ready endpoint
 
 
-Backend = AIBackend | MCPBackend | ServiceBackend
+Backend = AIBackend | AIGroups | MCPBackend | ServiceBackend
 
 
 @dataclass(frozen=True)

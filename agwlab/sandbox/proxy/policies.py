@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["LocalRateLimit", "TrafficPolicies"]
+__all__ = ["Eviction", "HealthPolicy", "LocalRateLimit", "RetryPolicy", "TrafficPolicies"]
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,46 @@ class LocalRateLimit:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """``traffic.retry``: ``attempts`` retries after the first try (v1.4.1 caps it at 255), for
+    responses with a status in ``codes`` or connection failures, ``backoff`` seconds apart."""
+
+    attempts: int = 1
+    codes: tuple[int, ...] = ()
+    backoff: float | None = None
+
+
+@dataclass(frozen=True)
 class TrafficPolicies:
     """Everything ``spec.traffic`` contributes to one route rule.
 
     ``rate_limits`` holds the candidate buckets in order: conditional entries first (the
     first whose condition holds is applied), then at most one unconditional entry.
+    ``request_timeout`` is ``traffic.timeouts.request`` in seconds.
     """
 
     rate_limits: tuple[LocalRateLimit, ...] = ()
+    retry: RetryPolicy | None = None
+    request_timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Eviction:
+    """``policies.health.eviction`` of a backend or provider (v1.4.1 ``http/health.rs``).
+
+    ``health_threshold`` and ``restore_health`` are fractions (the CRD's percent / 100).
+    """
+
+    duration: float | None = 3.0
+    consecutive_failures: int | None = None
+    health_threshold: float | None = None
+    restore_health: float | None = None
+
+
+@dataclass(frozen=True)
+class HealthPolicy:
+    """``policies.health``: when a response is unhealthy (CEL ``unhealthy_condition``, default
+    5xx or no response) and how long the provider is then left out (``eviction``)."""
+
+    unhealthy_condition: str | None = None
+    eviction: Eviction | None = None

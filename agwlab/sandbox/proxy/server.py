@@ -35,8 +35,8 @@ from starlette.responses import PlainTextResponse, Response
 from ...names import TESTED_VERSION
 from ..runtime import PodContext, WorkloadFailed
 from ..serving import ASGIApp, BoundServer, bind_socket, os_error_text
-from . import accesslog, ratelimit
-from .config import AIBackend, GatewayConfig, Listener, MCPBackend, ServiceBackend
+from . import accesslog, failover, ratelimit, retry
+from .config import AIBackend, AIGroups, GatewayConfig, Listener, MCPBackend, ServiceBackend
 from .context import RequestContext
 from .errors import GatewayError, NoBackend, ProcessingFailed, RequestTimeout
 from .metrics import ProxyMetrics, content_type_for
@@ -392,10 +392,12 @@ class ProxyWorkload:
         request = Request(sub_scope, receive)
         host = rule.url_rewrite.hostname if rule.url_rewrite and rule.url_rewrite.hostname else None
 
-        async def run() -> Response:
+        async def run(request: Request) -> Response:
             if isinstance(backend, AIBackend):
                 from . import ai
                 return await ai.handle(request, ctx, backend, state)
+            if isinstance(backend, AIGroups):
+                return await failover.handle(request, ctx, backend, state)
             if isinstance(backend, MCPBackend):
                 handler = self._mcp_handler()
                 if handler is None:
@@ -407,13 +409,16 @@ class ProxyWorkload:
                 return await forward(request, ctx, backend, state, host=host)
             raise NoBackend("service not found")
 
-        if rule.timeout_seconds:
+        # traffic.retry tries again (each try picks its backend afresh); the request timeout
+        # (traffic.timeouts, else the rule's timeouts.request) covers every try
+        timeout = rule.traffic.request_timeout or rule.timeout_seconds
+        if timeout:
             try:
-                async with asyncio.timeout(rule.timeout_seconds):
-                    return await run()
+                async with asyncio.timeout(timeout):
+                    return await retry.with_retries(ctx, rule.traffic.retry, request, run)
             except TimeoutError:
                 raise RequestTimeout() from None
-        return await run()
+        return await retry.with_retries(ctx, rule.traffic.retry, request, run)
 
     def _mcp_handler(self) -> Any:
         if self._mcp is None:
