@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, cast
 
 from .llm import ROUTE_PATH, new_traceparent
 from .secrets import redact
@@ -121,15 +121,21 @@ class Step:
             if self.error:
                 outcome = f"failed: {self.error}"
             elif self.tool_calls:
-                calls = ", ".join(f"{name}({json.dumps(args, ensure_ascii=False)})" for _i, name, args in self.tool_calls)
+                calls = ", ".join(
+                    f"{name}({json.dumps(args, ensure_ascii=False)})" for _i, name, args in self.tool_calls
+                )
                 outcome = f"asks for {calls}"
             else:
                 outcome = f"answers ({self.finish_reason}): {_short(self.text)}"
-            return (f"{self.number:>2}  model  {self.messages} messages -> {outcome}  "
-                    f"[{self.input_tokens} in + {self.output_tokens} out tokens, {self.latency_ms:.0f} ms]")
+            return (
+                f"{self.number:>2}  model  {self.messages} messages -> {outcome}  "
+                f"[{self.input_tokens} in + {self.output_tokens} out tokens, {self.latency_ms:.0f} ms]"
+            )
         status = "ERROR " if self.is_error else ""
-        return (f"{self.number:>2}  tool   {self.name}({json.dumps(self.arguments, ensure_ascii=False)}) -> "
-                f"{status}{self.result_chars} chars: {_short(self.text)}  [{self.latency_ms:.0f} ms]")
+        return (
+            f"{self.number:>2}  tool   {self.name}({json.dumps(self.arguments, ensure_ascii=False)}) -> "
+            f"{status}{self.result_chars} chars: {_short(self.text)}  [{self.latency_ms:.0f} ms]"
+        )
 
 
 def _short(text: str, limit: int = _PREVIEW) -> str:
@@ -186,10 +192,15 @@ class AgentRun:
         return self.stopped == "answer" and bool(self.answer)
 
     def headline(self) -> str:
-        how = {"answer": "answered", "step_limit": f"stopped at the step limit ({self.max_steps} model calls)",
-               "error": "stopped on an error"}[self.stopped]
-        return (f"{how} after {len(self.model_steps)} model calls and {len(self.tool_steps)} tool calls; "
-                f"{self.input_tokens} in + {self.output_tokens} out tokens; trace {self.trace_id}")
+        how = {
+            "answer": "answered",
+            "step_limit": f"stopped at the step limit ({self.max_steps} model calls)",
+            "error": "stopped on an error",
+        }[self.stopped]
+        return (
+            f"{how} after {len(self.model_steps)} model calls and {len(self.tool_steps)} tool calls; "
+            f"{self.input_tokens} in + {self.output_tokens} out tokens; trace {self.trace_id}"
+        )
 
     def transcript(self) -> str:
         """The run as plain text: the question, one line per step, the answer."""
@@ -213,24 +224,30 @@ class AgentRun:
                 elif s.tool_calls:
                     what = "asks for " + ", ".join(
                         f"<code>{html.escape(n)}({html.escape(json.dumps(a, ensure_ascii=False))})</code>"
-                        for _i, n, a in s.tool_calls)
+                        for _i, n, a in s.tool_calls
+                    )
                 else:
                     what = f"answers (<code>{html.escape(s.finish_reason)}</code>)"
                 cost = f"{s.input_tokens} in + {s.output_tokens} out"
                 who = f"🧠 model<br><small>{s.messages} messages</small>"
             else:
-                what = (f"<code>{html.escape(s.name)}({html.escape(json.dumps(s.arguments, ensure_ascii=False))})"
-                        f"</code> → {'<b>error</b>, ' if s.is_error else ''}{s.result_chars} chars"
-                        f"<br><small>{html.escape(_short(s.text))}</small>")
+                what = (
+                    f"<code>{html.escape(s.name)}({html.escape(json.dumps(s.arguments, ensure_ascii=False))})"
+                    f"</code> → {'<b>error</b>, ' if s.is_error else ''}{s.result_chars} chars"
+                    f"<br><small>{html.escape(_short(s.text))}</small>"
+                )
                 cost = ""
                 who = "🔧 tool"
-            rows.append(f"<tr><td>{s.number}</td><td>{who}</td><td style='text-align:left'>{what}</td>"
-                        f"<td>{cost}</td><td>{s.latency_ms:.0f} ms</td></tr>")
+            rows.append(
+                f"<tr><td>{s.number}</td><td>{who}</td><td style='text-align:left'>{what}</td>"
+                f"<td>{cost}</td><td>{s.latency_ms:.0f} ms</td></tr>"
+            )
         answer = html.escape(self.answer) if self.answer else "<i>(none)</i>"
         return redact(
             f"<p><b>question:</b> {html.escape(self.question)}<br><b>run:</b> {html.escape(self.headline())}</p>"
             "<table><tr><th>#</th><th>who</th><th>what</th><th>tokens</th><th>latency</th></tr>"
-            + "".join(rows) + f"</table><p><b>answer:</b> {answer}</p>"
+            + "".join(rows)
+            + f"</table><p><b>answer:</b> {answer}</p>"
         )
 
 
@@ -248,8 +265,10 @@ def openai_tool(tool: Any) -> dict[str, Any]:
     """
     schema = dict(tool.input_schema or {"type": "object"})
     schema.setdefault("type", "object")
-    return {"type": "function", "function": {"name": tool.name, "description": tool.description or "",
-                                             "parameters": schema}}
+    return {
+        "type": "function",
+        "function": {"name": tool.name, "description": tool.description or "", "parameters": schema},
+    }
 
 
 # --- plumbing: one trace, every request counted ---------------------------------------
@@ -282,8 +301,12 @@ def _http_client(traceparent: str, record: AgentRun | None, timeout: float) -> h
             line += f" {method}"
         record.requests.append(line)
 
-    return httpx2.AsyncClient(headers={"traceparent": traceparent}, timeout=timeout,
-                              event_hooks={"request": [note]}, follow_redirects=True)
+    return httpx2.AsyncClient(
+        headers={"traceparent": traceparent},
+        timeout=timeout,
+        event_hooks={"request": [note]},
+        follow_redirects=True,
+    )
 
 
 class _Tools:
@@ -294,14 +317,16 @@ class _Tools:
         self._stack: Any = None
         self.session: ClientSession | None = None
 
-    async def __aenter__(self) -> _Tools:
+    async def __aenter__(self) -> Self:
         from contextlib import AsyncExitStack
 
         from mcp import ClientSession
         from mcp.client.streamable_http import streamable_http_client
 
         self._stack = AsyncExitStack()
-        read, write, *_ = await self._stack.enter_async_context(streamable_http_client(self.url, http_client=self.client))
+        read, write, *_ = await self._stack.enter_async_context(
+            streamable_http_client(self.url, http_client=self.client)
+        )
         self.session = await self._stack.enter_async_context(ClientSession(read, write))
         await self.session.initialize()
         return self
@@ -315,7 +340,9 @@ class _Tools:
         while True:
             from mcp import types
 
-            page = await self.session.list_tools(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
+            page = await self.session.list_tools(
+                params=types.PaginatedRequestParams(cursor=cursor) if cursor else None
+            )
             tools += page.tools
             cursor = page.next_cursor
             if not cursor:
@@ -346,7 +373,10 @@ def list_tools(lab: Lab, *, timeout: float = 30) -> list[dict[str, Any]]:
     traceparent, _trace, _span = new_traceparent()
 
     async def go() -> list[dict[str, Any]]:
-        async with _http_client(traceparent, None, timeout) as client, _Tools(lab.gateway_url(MCP_PATH), client) as t:
+        async with (
+            _http_client(traceparent, None, timeout) as client,
+            _Tools(lab.gateway_url(MCP_PATH), client) as t,
+        ):
             return [openai_tool(tool) for tool in await t.list()]
 
     return _in_thread(go)
@@ -388,15 +418,19 @@ def run(
     record = AgentRun(question=question, trace_id=trace_id, traceparent=traceparent, max_steps=max_steps)
 
     async def go() -> AgentRun:
-        from openai import APIError, AsyncOpenAI
+        from openai import APIError, AsyncOpenAI, omit
 
         from .manifests import DEFAULT_MODEL
 
         mcp_client = _http_client(traceparent, record, timeout)
         chat_client = _http_client(traceparent, record, timeout)
-        llm = AsyncOpenAI(base_url=lab.gateway_url(ROUTE_PATH), api_key="unused: the gateway holds the key",
-                          http_client=chat_client, max_retries=0)
-        messages: list[dict[str, Any]] = ([{"role": "system", "content": system}] if system else [])
+        llm = AsyncOpenAI(
+            base_url=lab.gateway_url(ROUTE_PATH),
+            api_key="unused: the gateway holds the key",
+            http_client=chat_client,
+            max_retries=0,
+        )
+        messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
         messages.append({"role": "user", "content": question})
         async with mcp_client, chat_client, _Tools(lab.gateway_url(MCP_PATH), mcp_client) as tools:
             record.tools = [openai_tool(t) for t in await tools.list()]
@@ -406,8 +440,10 @@ def run(
                 started = time.perf_counter()
                 try:
                     reply = await llm.chat.completions.create(
-                        model=model or DEFAULT_MODEL, messages=messages,  # type: ignore[arg-type]
-                        tools=record.tools or None, tool_choice=tool_choice if record.tools else None,  # type: ignore[arg-type]
+                        model=model or DEFAULT_MODEL,
+                        messages=cast(Any, messages),
+                        tools=cast(Any, record.tools) if record.tools else omit,
+                        tool_choice=cast(Any, tool_choice) if record.tools else omit,
                     )
                 except APIError as exc:
                     step.latency_ms = (time.perf_counter() - started) * 1000
@@ -419,7 +455,10 @@ def run(
                 step.finish_reason = choice.finish_reason or ""
                 step.text = choice.message.content or ""
                 if reply.usage is not None:
-                    step.input_tokens, step.output_tokens = reply.usage.prompt_tokens, reply.usage.completion_tokens
+                    step.input_tokens, step.output_tokens = (
+                        reply.usage.prompt_tokens,
+                        reply.usage.completion_tokens,
+                    )
                 calls = [c for c in choice.message.tool_calls or [] if c.type == "function"]
                 if not calls:
                     record.answer, record.stopped = step.text, "answer"
@@ -432,15 +471,20 @@ def run(
                     step.tool_calls.append((call.id, call.function.name, args))
                 if len(record.model_steps) >= max_steps:
                     break  # the model wants more tools, but it has had its turns
-                assistant: dict[str, Any] = {"role": "assistant", "tool_calls": [
-                    {"id": i, "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
-                    for i, n, a in step.tool_calls]}
+                assistant: dict[str, Any] = {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {"id": i, "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+                        for i, n, a in step.tool_calls
+                    ],
+                }
                 if step.text:
                     assistant["content"] = step.text
                 messages.append(assistant)
                 for call_id, name, args in step.tool_calls:
-                    tool_step = Step(number=len(record.steps) + 1, kind="tool", name=name, arguments=args,
-                                     call_id=call_id)
+                    tool_step = Step(
+                        number=len(record.steps) + 1, kind="tool", name=name, arguments=args, call_id=call_id
+                    )
                     record.steps.append(tool_step)
                     started = time.perf_counter()
                     text, tool_step.is_error = await tools.call(name, args)
@@ -477,17 +521,26 @@ class GatewayCounts:
         """Every figure under one flat name (``mcp tools/call``, ``input tokens`` ...)."""
         out = {f"mcp {m}": n for m, n in sorted(self.mcp_requests.items())}
         out |= {f"tool {t}": n for t, n in sorted(self.tool_calls.items())}
-        out |= {"llm requests": self.llm_requests, "input tokens": self.input_tokens,
-                "output tokens": self.output_tokens}
+        out |= {
+            "llm requests": self.llm_requests,
+            "input tokens": self.input_tokens,
+            "output tokens": self.output_tokens,
+        }
         return out
 
     def minus(self, earlier: GatewayCounts) -> GatewayCounts:
         """What was added since ``earlier`` (zero entries left out)."""
+
         def sub(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
             return {k: a.get(k, 0) - b.get(k, 0) for k in a if a.get(k, 0) != b.get(k, 0)}
-        return GatewayCounts(sub(self.mcp_requests, earlier.mcp_requests), sub(self.tool_calls, earlier.tool_calls),
-                             self.llm_requests - earlier.llm_requests, self.input_tokens - earlier.input_tokens,
-                             self.output_tokens - earlier.output_tokens)
+
+        return GatewayCounts(
+            sub(self.mcp_requests, earlier.mcp_requests),
+            sub(self.tool_calls, earlier.tool_calls),
+            self.llm_requests - earlier.llm_requests,
+            self.input_tokens - earlier.input_tokens,
+            self.output_tokens - earlier.output_tokens,
+        )
 
     @classmethod
     def of_run(cls, run: AgentRun) -> GatewayCounts:
@@ -529,17 +582,24 @@ def gateway_counts(lab: Lab, *, settle: float = 60) -> GatewayCounts:
         frame = instant(lab, query)
         return {} if frame.empty else {str(r[label]): int(r["value"]) for _, r in frame.iterrows()}
 
-    tokens = by("sum by (gen_ai_token_type) (agentgateway_gen_ai_client_token_usage_sum)", "gen_ai_token_type")
-    calls = by("sum by (gen_ai_token_type) (agentgateway_gen_ai_client_token_usage_count)", "gen_ai_token_type")
+    tokens = by(
+        "sum by (gen_ai_token_type) (agentgateway_gen_ai_client_token_usage_sum)", "gen_ai_token_type"
+    )
+    calls = by(
+        "sum by (gen_ai_token_type) (agentgateway_gen_ai_client_token_usage_count)", "gen_ai_token_type"
+    )
     return GatewayCounts(
         mcp_requests=by("sum by (method) (agentgateway_mcp_requests_total)", "method"),
         tool_calls=by('sum by (resource) (agentgateway_mcp_requests_total{method="tools/call"})', "resource"),
-        llm_requests=calls.get("input", 0), input_tokens=tokens.get("input", 0), output_tokens=tokens.get("output", 0),
+        llm_requests=calls.get("input", 0),
+        input_tokens=tokens.get("input", 0),
+        output_tokens=tokens.get("output", 0),
     )
 
 
-def wait_for_counts(lab: Lab, run: AgentRun, before: GatewayCounts, *, timeout: float = 60,
-                    interval: float = 1.0) -> GatewayCounts:
+def wait_for_counts(
+    lab: Lab, run: AgentRun, before: GatewayCounts, *, timeout: float = 60, interval: float = 1.0
+) -> GatewayCounts:
     """What the gateway counted for ``run``: the totals after it minus ``before``.
 
     Reads after two fresh scrapes, and polls on while less than the run sent has arrived (up
@@ -560,17 +620,26 @@ def compare_counts(run: AgentRun, counted: GatewayCounts) -> Any:
 
     sent, seen = GatewayCounts.of_run(run).rows(), counted.rows()
     names = list(dict.fromkeys([*sent, *seen]))
-    frame = pd.DataFrame({"the run sent": [sent.get(n, 0) for n in names],
-                          "the gateway counted": [seen.get(n, 0) for n in names]}, index=names)
-    frame["same"] = ["✅" if a == b else "❌" for a, b in zip(frame["the run sent"], frame["the gateway counted"],
-                                                              strict=True)]
+    frame = pd.DataFrame(
+        {
+            "the run sent": [sent.get(n, 0) for n in names],
+            "the gateway counted": [seen.get(n, 0) for n in names],
+        },
+        index=names,
+    )
+    frame["same"] = [
+        "✅" if a == b else "❌"
+        for a, b in zip(frame["the run sent"], frame["the gateway counted"], strict=True)
+    ]
     return frame
 
 
 # --- the run's one trace --------------------------------------------------------------
 
 
-def access_log(lab: Lab, run: AgentRun, *, timeout: float = 20, interval: float = 0.5) -> list[dict[str, Any]]:
+def access_log(
+    lab: Lab, run: AgentRun, *, timeout: float = 20, interval: float = 0.5
+) -> list[dict[str, Any]]:
     """The proxy's access-log lines with the run's trace id, waiting until there is one per request.
 
     Returns what is there when ``timeout`` passes (fewer lines then mean requests outside the trace).

@@ -45,7 +45,8 @@ def test_a_run_fetches_and_summarises_in_one_trace_counted_exactly(lab: Any) -> 
     lines = agent.access_log(lab, run)
     assert len(lines) == len(run.requests) >= 7
     assert sorted(f"{e['http.method']} {e['http.path']}" for e in lines) == sorted(
-        " ".join(r.split()[:2]) for r in run.requests)
+        " ".join(r.split()[:2]) for r in run.requests
+    )
     assert {e["route"] for e in lines} == {"agentgateway-system/claude", "agentgateway-system/mcp-route"}
     # ... and the collector has each of their spans in that trace
     frame = agent.spans(lab, run)
@@ -53,11 +54,18 @@ def test_a_run_fetches_and_summarises_in_one_trace_counted_exactly(lab: Any) -> 
     assert frame.attrs["trace_id"] == run.trace_id
     # the gateway's metrics count exactly what the run sent: MCP messages by method, tokens, calls
     counted = agent.wait_for_counts(lab, run, before)
-    assert counted.mcp_requests == {"initialize": 1, "notifications/initialized": 1, "tools/list": 1,
-                                    "tools/call": 1}
+    assert counted.mcp_requests == {
+        "initialize": 1,
+        "notifications/initialized": 1,
+        "tools/list": 1,
+        "tools/call": 1,
+    }
     assert counted.tool_calls == {"fetch": 1}
     assert (counted.llm_requests, counted.input_tokens, counted.output_tokens) == (
-        2, run.input_tokens, run.output_tokens)
+        2,
+        run.input_tokens,
+        run.output_tokens,
+    )
     assert (agent.compare_counts(run, counted)["same"] == "✅").all()
     text = run.transcript()
     assert f"trace {run.trace_id}" in text and 'fetch({"url": "' + SITE + '"}) -> 1' in text
@@ -75,7 +83,7 @@ def test_a_tool_error_goes_back_to_the_model_and_the_answer_says_so(lab: Any) ->
 def test_the_step_limit_stops_a_model_that_keeps_calling_tools(lab: Any) -> None:
     run = agent.run(lab, f"Summarise {SITE}", tool_choice="required", max_steps=3)
     assert run.stopped == "step_limit" and run.answer == "" and not run.ok
-    assert len(run.model_steps) == 3 and len(run.tool_steps) == 2      # the third call is not executed
+    assert len(run.model_steps) == 3 and len(run.tool_steps) == 2  # the third call is not executed
     assert all(s.finish_reason == "tool_calls" for s in run.model_steps)
     assert "stopped at the step limit (3 model calls)" in run.transcript()
 

@@ -64,8 +64,8 @@ __all__ = [
     "plan_turn",
     "question_of",
     "summarise_outcomes",
-    "thinking_text",
     "thinking_signature",
+    "thinking_text",
     "validate_tools",
 ]
 
@@ -179,7 +179,11 @@ def validate_tools(body: dict[str, Any]) -> str | None:
                 return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
             if isinstance(body.get("max_tokens"), int) and body["max_tokens"] <= budget:
                 return "`max_tokens` must be greater than `thinking.budget_tokens`."
-        if kind in ("enabled", "adaptive") and isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        if (
+            kind in ("enabled", "adaptive")
+            and isinstance(choice, dict)
+            and choice.get("type") in ("any", "tool")
+        ):
             return "Thinking may not be enabled when tool_choice forces tool use."
     return _pairing_error(body.get("messages") or [])
 
@@ -191,20 +195,26 @@ def _pairing_error(messages: list[Any]) -> str | None:
             used = [str(b.get("id", "")) for b in blocks if b.get("type") == "tool_use"]
             if not used or n + 1 >= len(turns):
                 continue
-            answered = {str(b.get("tool_use_id", "")) for b in turns[n + 1][2] if b.get("type") == "tool_result"}
+            answered = {
+                str(b.get("tool_use_id", "")) for b in turns[n + 1][2] if b.get("type") == "tool_result"
+            }
             missing = [u for u in used if u not in answered]
             if missing:
-                return (f"messages.{index}: `tool_use` ids were found without `tool_result` blocks immediately "
-                        f"after: {', '.join(missing)}. Each `tool_use` block must have a corresponding "
-                        "`tool_result` block in the next message.")
+                return (
+                    f"messages.{index}: `tool_use` ids were found without `tool_result` blocks immediately "
+                    f"after: {', '.join(missing)}. Each `tool_use` block must have a corresponding "
+                    "`tool_result` block in the next message."
+                )
         elif role == "user":
             previous = turns[n - 1][2] if n > 0 and turns[n - 1][1] == "assistant" else []
             used_ids = {str(b.get("id", "")) for b in previous if b.get("type") == "tool_use"}
             for j, b in enumerate(blocks):
                 if b.get("type") == "tool_result" and str(b.get("tool_use_id", "")) not in used_ids:
-                    return (f"messages.{index}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
-                            f"blocks: {b.get('tool_use_id')}. Each `tool_result` block must have a "
-                            "corresponding `tool_use` block in the previous message.")
+                    return (
+                        f"messages.{index}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
+                        f"blocks: {b.get('tool_use_id')}. Each `tool_result` block must have a "
+                        "corresponding `tool_use` block in the previous message."
+                    )
     return None
 
 
@@ -215,12 +225,14 @@ def _url_like(name: str, prop: dict[str, Any]) -> bool:
     return prop.get("format") in ("uri", "url") or any(w in name.lower() for w in _URL_WORDS)
 
 
-def _value_for(name: str, prop: dict[str, Any], question: str, url: str | None, forced: bool) -> tuple[bool, Any]:
+def _value_for(
+    name: str, prop: dict[str, Any], question: str, url: str | None, forced: bool
+) -> tuple[bool, Any]:
     """(filled, value) for one property; ``filled`` False when the question cannot supply it."""
     kind = prop.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), None)
-    if "enum" in prop and prop["enum"]:
+    if prop.get("enum"):
         return True, prop["enum"][0]
     if "default" in prop:
         return True, prop["default"]
@@ -245,7 +257,9 @@ def _value_for(name: str, prop: dict[str, Any], question: str, url: str | None, 
     return (True, None) if forced else (False, None)
 
 
-def arguments_for(schema: dict[str, Any], question: str, urls: list[str], *, forced: bool = False) -> dict[str, Any] | None:
+def arguments_for(
+    schema: dict[str, Any], question: str, urls: list[str], *, forced: bool = False
+) -> dict[str, Any] | None:
     """Arguments matching ``schema`` filled from the question and its first URL, or None.
 
     None means a required property cannot be filled from the question (never when
@@ -263,8 +277,10 @@ def arguments_for(schema: dict[str, Any], question: str, urls: list[str], *, for
             if not filled:
                 return None
             args[name] = value
-        elif filled and ((url and _url_like(name, prop) and value == url)
-                         or (name.lower() in _QUERY_WORDS and value == question and question)):
+        elif filled and (
+            (url and _url_like(name, prop) and value == url)
+            or (name.lower() in _QUERY_WORDS and value == question and question)
+        ):
             args[name] = value
     for name in required:
         if name not in args:  # required but not described: a string is the best guess
@@ -306,14 +322,19 @@ class Turn:
 
 
 def _custom_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return [t for t in body.get("tools") or []
-            if isinstance(t, dict) and t.get("type") in (None, "custom") and isinstance(t.get("name"), str)]
+    return [
+        t
+        for t in body.get("tools") or []
+        if isinstance(t, dict) and t.get("type") in (None, "custom") and isinstance(t.get("name"), str)
+    ]
 
 
 def _takes_url(tool: dict[str, Any]) -> bool:
     props = (tool.get("input_schema") or {}).get("properties") or {}
-    return any(isinstance(p, dict) and p.get("type", "string") == "string" and _url_like(n, p)
-               for n, p in props.items())
+    return any(
+        isinstance(p, dict) and p.get("type", "string") == "string" and _url_like(n, p)
+        for n, p in props.items()
+    )
 
 
 def _named(tool: dict[str, Any], question: str) -> bool:
@@ -366,7 +387,8 @@ def plan_turn(body: dict[str, Any]) -> Turn:
     question = question_of(messages)
     turn = Turn(question=question, outcomes=_outcomes(turns))
     tools = _custom_tools(body)
-    choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else {"type": "auto"}
+    raw_choice = body.get("tool_choice")
+    choice: dict[str, Any] = raw_choice if isinstance(raw_choice, dict) else {"type": "auto"}
     kind = choice.get("type", "auto")
     if not tools or kind == "none":
         return turn
@@ -374,27 +396,37 @@ def plan_turn(body: dict[str, Any]) -> Turn:
     urls = find_urls(question)
     new_urls = [u for u in urls if u not in _requested_urls(turns)]
     if kind == "tool":
-        tool = next(t for t in tools if t["name"] == choice.get("name"))
-        args = arguments_for(tool.get("input_schema") or {}, question, new_urls or urls, forced=True)
-        turn.calls, turn.forced = [PlannedCall(tool["name"], args or {})], True
+        named = next(t for t in tools if t["name"] == choice.get("name"))
+        args = arguments_for(named.get("input_schema") or {}, question, new_urls or urls, forced=True)
+        turn.calls, turn.forced = [PlannedCall(named["name"], args or {})], True
         return turn
     if kind == "any":
         turn.forced = True
         targets = new_urls or urls[:1]
-        tool = _best_tool(tools, question, want_url=bool(targets)) or _best_tool(tools, question, want_url=False)
-        assert tool is not None
-        if targets and _takes_url(tool):
-            turn.calls = [PlannedCall(tool["name"], arguments_for(tool["input_schema"], question, [u], forced=True) or {})
-                          for u in targets[:limit]]
+        forced_tool = _best_tool(tools, question, want_url=bool(targets)) or tools[0]
+        if targets and _takes_url(forced_tool):
+            turn.calls = [
+                PlannedCall(
+                    forced_tool["name"],
+                    arguments_for(forced_tool["input_schema"], question, [u], forced=True) or {},
+                )
+                for u in targets[:limit]
+            ]
         else:
-            turn.calls = [PlannedCall(tool["name"], arguments_for(tool.get("input_schema") or {}, question, [],
-                                                                  forced=True) or {})]
+            turn.calls = [
+                PlannedCall(
+                    forced_tool["name"],
+                    arguments_for(forced_tool.get("input_schema") or {}, question, [], forced=True) or {},
+                )
+            ]
         return turn
     if new_urls:
-        tool = _best_tool(tools, question, want_url=True)
-        if tool is not None:
-            turn.calls = [PlannedCall(tool["name"], arguments_for(tool["input_schema"], question, [u]) or {})
-                          for u in new_urls[:limit]]
+        url_tool = _best_tool(tools, question, want_url=True)
+        if url_tool is not None:
+            turn.calls = [
+                PlannedCall(url_tool["name"], arguments_for(url_tool["input_schema"], question, [u]) or {})
+                for u in new_urls[:limit]
+            ]
             return turn
     if not turn.outcomes:
         for tool in tools:
@@ -496,8 +528,12 @@ def thinking_text(turn: Turn) -> str:
             lines.append(f"I will call {call.name} with {json.dumps(call.input, ensure_ascii=False)}.")
     elif turn.outcomes:
         bad = [o for o in turn.outcomes if o.is_error]
-        lines.append(f"{len(turn.outcomes)} tool result(s) came back" + (f", {len(bad)} of them errors" if bad else "")
-                     + "; I will answer from them" + (" and say what failed." if bad else "."))
+        lines.append(
+            f"{len(turn.outcomes)} tool result(s) came back"
+            + (f", {len(bad)} of them errors" if bad else "")
+            + "; I will answer from them"
+            + (" and say what failed." if bad else ".")
+        )
     else:
         lines.append("No tool is needed; I will answer directly.")
     return " ".join(lines)

@@ -10,10 +10,10 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
+from harness import LoopThread, free_port, make_pod
 
 from agwlab.sandbox.runtime import PodContext, WorkloadFailed
 from agwlab.sandbox.workloads.anthropic_standin import AnthropicStandinWorkload, count_tokens, mask_key
-from harness import LoopThread, free_port, make_pod
 
 IP = "127.78.1.9"
 KEY = "sk-ant-api03-" + "k" * 30 + "wxyz"
