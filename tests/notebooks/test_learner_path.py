@@ -88,7 +88,7 @@ def _tutorial_kubectl_steps(kubeconfig: Path) -> subprocess.CompletedProcess[str
 
 def test_after_the_tutorials_kubectl_steps_03_04_and_99_pass(lab, sandbox) -> None:  # type: ignore[no-untyped-def]
     from agwlab import kube
-    from agwlab.manifests import lab_objects
+    from agwlab.stages import lab_objects, leftovers, whose
 
     mcp = _tutorial_kubectl_steps(sandbox.kubeconfig)
     assert 'unknown field "spec.type"' in mcp.stderr, mcp.stderr
@@ -100,8 +100,9 @@ def test_after_the_tutorials_kubectl_steps_03_04_and_99_pass(lab, sandbox) -> No
     out = _run("99-cleanup.ipynb")
     assert "deleted (applied with kubectl, as the tutorial's steps do)" in out
     assert TYPED not in out and TYPED_BODY not in out
+    assert leftovers(lab) == []
     for kind, name, namespace in lab_objects(lab.names):
         obj = kube.get(lab, kind, name, namespace, missing_ok=True)
-        if obj is not None:
-            managed = (obj["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by")
-            assert managed == "Helm", f"{kind} {namespace}/{name} is left"
+        if obj is not None:  # only what the sandbox installed itself (the collector, its namespace) stays
+            mine, why = whose(obj, kind)
+            assert not mine, f"{kind} {namespace}/{name} is left ({why})"
