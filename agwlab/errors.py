@@ -183,7 +183,8 @@ def from_api_error(exc: Exception, *, action: str, kind: str = "", name: str = "
         return ClusterUnreachable(
             redact(
                 f"could not reach the Kubernetes API server to {action} {what} ({type(exc).__name__}): "
-                "is the sandbox running (python -m agwlab sandbox up) or your kubeconfig context right?"
+                "is the sandbox running? Re-run the notebook's first cell (connect() starts it again) or "
+                "./lab start; on a cluster, check your kubeconfig context"
             )
         )
     body = _body_of(exc)

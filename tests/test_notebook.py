@@ -73,3 +73,20 @@ def test_a_kernel_after_a_restart_explains_the_missing_name_and_still_fails():
         nb2 = nbformat.v4.new_notebook()
         nb2.cells = [nbformat.v4.new_code_cell(nb.cells[1].source), nbformat.v4.new_code_cell("print('not run')")]
         NotebookClient(nb2, timeout=120, kernel_name="python3").execute()
+
+
+@pytest.mark.skipif("agwlab.notebook" not in (KERNEL_CONFIG.read_text() if KERNEL_CONFIG.exists() else ""),
+                    reason="./lab writes the venv's kernel config that loads agwlab.notebook")
+def test_after_the_sandbox_stops_the_next_cell_says_so_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGWLAB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    nb = _run("from agwlab import connect, kube\nlab = connect()",
+              "import subprocess, sys\n"
+              "subprocess.run([sys.executable, '-m', 'agwlab', 'sandbox', 'down'], check=True)",
+              "kube.get(lab, 'Gateway', 'agentgateway-route', 'agentgateway-system')")
+    assert not _errors(nb.cells[0]) and not _errors(nb.cells[1])
+    (stopped,) = _errors(nb.cells[2])
+    assert len(stopped.traceback) == 1
+    line = stopped.traceback[0]
+    assert line.startswith("\x1b[31m❌ ClusterUnreachable: could not reach the Kubernetes API server")
+    assert "Re-run the notebook's first cell (connect() starts it again) or ./lab start" in line
