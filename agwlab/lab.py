@@ -28,7 +28,6 @@ from .errors import (
     SandboxUnavailable,
     from_api_error,
 )
-
 from .names import DEFAULT_NAMES, LISTENER_PORT, Names, names_for
 
 if TYPE_CHECKING:
@@ -37,9 +36,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Edition",
     "Lab",
-    "edition_of",
     "Target",
     "connect",
+    "edition_of",
 ]
 
 Target = Literal["sandbox", "cluster"]
@@ -189,7 +188,7 @@ class Lab:
         """
         base = self.gateway_base()
         netloc = base.split("://", 1)[1]
-        return netloc[: -len(f":{LISTENER_PORT}")] if netloc.endswith(f":{LISTENER_PORT}") else netloc
+        return netloc.removesuffix(f":{LISTENER_PORT}")
 
     def gateway_url(self, path: str = "", *, port: int = LISTENER_PORT) -> str:
         """The URL of ``path`` on the Gateway's listener (see :meth:`gateway_base`).

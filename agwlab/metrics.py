@@ -36,20 +36,22 @@ if TYPE_CHECKING:
 __all__ = [
     "Panel",
     "explain_no_data",
+    "gateway_matcher",
     "instant",
     "label_names",
     "latency_percentiles",
     "mcp_requests_by_method",
     "metric_names",
     "prometheus",
-    "gateway_matcher",
+    "proxy_targets",
     "range_query",
     "request_rate",
-    "proxy_targets",
+    "scrape_interval",
     "targets",
     "token_usage",
     "tool_calls_by_tool",
     "wait_for_metric",
+    "wait_seconds",
 ]
 
 MCP_REQUESTS = "agentgateway_mcp_requests_total"
@@ -371,13 +373,39 @@ def latency_percentiles(
     )
 
 
+def scrape_interval(lab: Lab) -> float:
+    """Seconds between scrapes of the lab's proxy, as Prometheus reports its targets (the
+    PodMonitor's ``interval``; agentgateway's chart sets 15s). 15 when it cannot be read."""
+    try:
+        data = _api(lab, "/api/v1/targets", {"state": "active"})
+    except PrometheusUnavailable:
+        return 15.0
+    for target in (data or {}).get("activeTargets") or []:
+        labels = target.get("labels") or {}
+        if labels.get("namespace") == lab.gateway_namespace and str(labels.get("pod", "")).startswith(
+                f"{lab.gateway_name}-"):
+            text = str(target.get("scrapeInterval") or "15s")
+            units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+            for unit in ("ms", "s", "m", "h"):
+                if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+                    return float(text[: -len(unit)]) * units[unit]
+    return 15.0
+
+
+def wait_seconds(lab: Lab, *, base: float = 20) -> float:
+    """How long to wait for a new sample: ``base`` seconds, or four scrape intervals when
+    Prometheus scrapes the proxy less often (a rate over a window needs two samples)."""
+    return max(base, 4 * scrape_interval(lab))
+
+
 def wait_for_metric(
-    lab: Lab | str, metric: str, *, match: str = "", timeout: float = 30, interval: float = 1.0
+    lab: Lab | str, metric: str, *, match: str = "", timeout: float | None = None, interval: float = 1.0
 ) -> pd.DataFrame:
     """Wait until Prometheus has samples of a metric (optionally matching ``{label="…"}``).
 
     Args:
         match: a label matcher such as ``'{method="tools/call"}'``.
+        timeout: seconds; default :func:`wait_seconds` (scaled to the proxy's scrape interval).
 
     Returns:
         The matching series (instant query).
@@ -385,6 +413,8 @@ def wait_for_metric(
     Raises:
         WaitTimeout: none arrived in time; the message says why, as far as can be told.
     """
+    if timeout is None:
+        timeout = 30.0 if isinstance(lab, str) else wait_seconds(lab, base=30)
     deadline = time.monotonic() + timeout
     query = f"{metric}{match}"
     while True:

@@ -193,3 +193,11 @@ def test_prometheus_not_selecting_the_proxy_podmonitor_says_which_labels(cluster
         patch["spec"]["podMonitorSelector"] = prom["spec"]["podMonitorSelector"]
         kube.apply(cluster_lab, patch, quiet=True)
     assert scrape_probe(cluster_lab)()[0]
+
+
+def test_waits_scale_with_the_scrape_interval_prometheus_reports(cluster_lab) -> None:  # type: ignore[no-untyped-def]
+    from agwlab import metrics
+
+    poll(lambda: not metrics.proxy_targets(cluster_lab).empty, what="the proxy's target", timeout=30)
+    assert metrics.scrape_interval(cluster_lab) == 1.0  # the sandbox's Prometheus scrapes every second
+    assert metrics.wait_seconds(cluster_lab) == 20 and metrics.wait_seconds(cluster_lab, base=2) == 4
