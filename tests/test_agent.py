@@ -73,10 +73,10 @@ def test_a_run_fetches_and_summarises_in_one_trace_counted_exactly(lab: Any) -> 
 
 
 def test_a_tool_error_goes_back_to_the_model_and_the_answer_says_so(lab: Any) -> None:
-    run = agent.run(lab, "Summarise http://nowhere.agwlab-system.svc.cluster.local/ please.")
+    run = agent.run(lab, "Summarise http://127.0.0.1:9/ please.")
     assert run.stopped == "answer"
     tool = run.tool_steps[0]
-    assert tool.is_error and tool.text.startswith("Error fetching http://nowhere.agwlab-system")
+    assert tool.is_error and tool.text.startswith("Error fetching http://127.0.0.1:9/")
     assert "reported an error" in run.answer and "could not connect" in run.answer
 
 

@@ -126,3 +126,28 @@ def test_mcp_explorer_lists_and_calls_tools(rendering, sandbox, capsys):
     capsys.readouterr()
     call_button.click()
     assert "fetch: ok" in capsys.readouterr().out
+
+
+def test_agent_box_runs_the_loop_and_shows_the_transcript(rendering, sandbox, capsys):
+    from agwlab import connect
+    from agwlab.stages import prepare
+
+    lab = connect()
+    prepare(lab, "llm", "mcp")
+    site = "http://lab-website.agwlab-system.svc.cluster.local/"
+    box = widgets.agent_box(lab, question=f"What is on {site}?", max_steps=4)
+    question, (steps, choice, run_button) = box.children[0], box.children[1].children
+    assert question.value.endswith(f"{site}?") and steps.value == 4 and choice.value == "auto"
+    capsys.readouterr()
+    run_button.click()
+    out = capsys.readouterr().out
+    assert "answered after 2 model calls and 1 tool calls" in out and f'fetch({{"url": "{site}"}})' in out
+    assert not run_button.disabled
+    question.value = " "
+    run_button.click()
+    assert "LabError: the question is empty" in capsys.readouterr().out
+
+
+def test_agent_box_outside_jupyter_says_what_to_call(capsys):
+    assert widgets.agent_box(None) is None  # type: ignore[arg-type]
+    assert "agwlab.agent.run(lab, question" in capsys.readouterr().out
