@@ -354,8 +354,14 @@ async def _streamable_post(
         try:
             result = await session.initialize(message, hook)
         except UpstreamError as e:
+            if not stateless:
+                gateway.sessions.release()  # the slot make_room reserved
             _describe(ctx, state, routing, None)
             return _json_error(_send_failed(ctx, message.get("id"), SendFailed(str(e))))
+        except BaseException:
+            if not stateless:
+                gateway.sessions.release()
+            raise
         reply = {"jsonrpc": "2.0", "id": message.get("id"), "result": result}
         if stateless:
             await session.close()

@@ -408,6 +408,7 @@ class SessionStore:
     def __init__(self, key: bytes | None = None) -> None:
         self._aead = AESGCM(key or AESGCM.generate_key(bit_length=256))
         self._sessions: dict[str, MCPSession] = {}
+        self._reserved = 0  # slots make_room handed out for sessions still initializing
 
     def encode(self, session: MCPSession) -> str:
         payload = {"s": session.sid, "u": session.upstream_session_ids()}
@@ -420,7 +421,8 @@ class SessionStore:
         return json.loads(self._aead.decrypt(raw[:12], raw[12:], None))
 
     def add(self, session: MCPSession) -> str:
-        """Keep ``session``; returns its ``mcp-session-id``."""
+        """Keep ``session`` (in the slot :meth:`make_room` reserved); returns its ``mcp-session-id``."""
+        self.release()
         self._sessions[session.sid] = session
         return self.encode(session)
 
@@ -441,7 +443,12 @@ class SessionStore:
         return session
 
     def add_local(self, session: MCPSession) -> None:
+        self.release()
         self._sessions[session.sid] = session
+
+    def release(self) -> None:
+        """Give back a slot :meth:`make_room` reserved (the session did not come to be)."""
+        self._reserved = max(0, self._reserved - 1)
 
     async def remove(self, session: MCPSession) -> None:
         self._sessions.pop(session.sid, None)
@@ -465,19 +472,23 @@ class SessionStore:
 
     async def make_room(self, now: float | None = None) -> bool:
         """Whether a new session fits under :attr:`MAX_SESSIONS`, closing the longest-idle
-        sessions (idle over :attr:`EVICT_IDLE_AFTER`, no open stream) to make room.
+        sessions (idle over :attr:`EVICT_IDLE_AFTER`, no open stream) to make room. When it
+        fits, a slot is reserved until :meth:`add` or :meth:`add_local` (or :meth:`release`),
+        so sessions still initializing count too.
 
         Closing a session releases its upstream sessions and streams.
         """
-        if len(self._sessions) < self.MAX_SESSIONS:
-            return True
-        now = time.monotonic() if now is None else now
-        idle = sorted((s for s in self._sessions.values()
-                       if s.open_streams == 0 and now - s.last_used > self.EVICT_IDLE_AFTER),
-                      key=lambda s: s.last_used)
-        for session in idle[: len(self._sessions) - self.MAX_SESSIONS + 1]:
-            await self.remove(session)
-        return len(self._sessions) < self.MAX_SESSIONS
+        if len(self._sessions) + self._reserved >= self.MAX_SESSIONS:
+            now = time.monotonic() if now is None else now
+            idle = sorted((s for s in self._sessions.values()
+                           if s.open_streams == 0 and now - s.last_used > self.EVICT_IDLE_AFTER),
+                          key=lambda s: s.last_used)
+            for session in idle[: len(self._sessions) + self._reserved - self.MAX_SESSIONS + 1]:
+                await self.remove(session)
+        if len(self._sessions) + self._reserved >= self.MAX_SESSIONS:
+            return False
+        self._reserved += 1
+        return True
 
     async def close_all(self) -> None:
         sessions, self._sessions = list(self._sessions.values()), {}

@@ -85,7 +85,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     proxy = ProxyWorkload()
     loop.run(proxy.start(make_pod(tmp, "agentgateway-route", PROXY_POD_IP, port=0, env={"GATEWAY": config.key})))
     loop.run(proxy.apply(config))
-    yield {"gw": f"http://{GW_IP}:{gw_port}/mcp", "proxy": proxy, "upstream": upstream}
+    yield {"gw": f"http://{GW_IP}:{gw_port}/mcp", "proxy": proxy, "upstream": upstream, "loop": loop}
     loop.run(shutdown(proxy.state))
     loop.run(proxy.stop())
 
@@ -137,3 +137,21 @@ def test_the_cap_answers_503_at_once_and_idle_sessions_make_room(lab: dict[str, 
         gone = client.post(lab["gw"], json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
                            headers={**HEADERS, "mcp-session-id": evicted[0]}, timeout=10)
         assert gone.status_code == 404 and gone.text == "mcp: session not found"
+
+
+def test_concurrent_initializes_never_overshoot_the_cap(lab: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = gateway_for(lab["proxy"].state).sessions
+    lab["loop"].run(store.close_all())
+    monkeypatch.setattr(SessionStore, "MAX_SESSIONS", 5)
+    monkeypatch.setattr(SessionStore, "EVICT_IDLE_AFTER", 3600.0)
+
+    def one(_: int) -> int:
+        with httpx.Client() as client:
+            return initialize(client, lab["gw"]).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = sorted(pool.map(one, range(12)))
+    assert codes == [200] * 5 + [503] * 7, codes
+    assert len(store) == 5 and sessions_metric(lab["proxy"]) == 5
