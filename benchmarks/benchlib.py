@@ -89,8 +89,11 @@ def _docs(text: str) -> list[dict[str, Any]]:
 
 
 def llm_objects(key: str = KEY) -> list[dict[str, Any]]:
-    """The tutorial's Gateway, Secret, AgentgatewayBackend and HTTPRoute, key substituted."""
-    return _docs((_DATA / "seed_llm.yaml").read_text(encoding="utf-8").replace("${ANTHROPIC_API_KEY}", key))
+    """The tutorial's Gateway, Secret, AgentgatewayBackend and HTTPRoute, key substituted and the
+    Gateway on the ``agentgateway`` class, as the lab makes it (open-source v1.4.1 has no
+    ``enterprise-agentgateway`` class)."""
+    text = (_DATA / "seed_llm.yaml").read_text(encoding="utf-8").replace("${ANTHROPIC_API_KEY}", key)
+    return _docs(text.replace("gatewayClassName: enterprise-agentgateway", "gatewayClassName: agentgateway"))
 
 
 def fetcher_objects() -> list[dict[str, Any]]:
