@@ -4,13 +4,16 @@ Each OpenAI request goes through the proxy (httpx and the openai SDK as clients)
 recording upstream, which must receive the ``.anthropic.snap`` body; each Anthropic
 response (plain and streamed) the upstream answers with must reach the client as the
 ``.messages-completions*.snap`` output, ids and timestamps aside. Provenance and license
-of the files: ``goldens/README.md``.
+of the files: ``goldens/README.md``. The same recording upstream also checks the v1.4.1
+details no golden covers: a mid-stream ``error`` event, and the path and query a
+``host`` override keeps.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,16 @@ RESPONSES = sorted(p.name.removesuffix(".messages-completions.snap")
                    for p in (GOLDENS / "responses").glob("*.messages-completions.snap"))
 STREAMS = sorted(p.name.removesuffix(".messages-completions-streaming.snap")
                  for p in (GOLDENS / "responses").glob("*.messages-completions-streaming.snap"))
+# A stream that breaks off with Anthropic's mid-stream error event (not a golden: v1.4.1 drops
+# the event, conversion/messages.rs has no arm for it, and the stream just ends).
+BROKEN_STREAM = (
+    'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_broken","type":"message",'
+    '"role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,'
+    '"usage":{"input_tokens":3,"output_tokens":1}}}\n\n'
+    'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+    '"delta":{"type":"text_delta","text":"partial"}}\n\n'
+    'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+)
 PLAIN_ANSWER = {"id": "msg_1", "type": "message", "role": "assistant", "model": "m", "content": [
     {"type": "text", "text": "ok"}], "stop_reason": "end_turn", "stop_sequence": None,
     "usage": {"input_tokens": 1, "output_tokens": 1}}
@@ -54,11 +67,15 @@ class Recorder:
 
     def __init__(self) -> None:
         self.bodies: list[bytes] = []
+        self.urls: list[str] = []
 
     def app(self) -> Starlette:
         async def messages(request: Request) -> Response:
             self.bodies.append(await request.body())
+            self.urls.append(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
             name = request.headers.get("x-golden", "")
+            if name == "broken":
+                return Response(BROKEN_STREAM, media_type="text/event-stream")
             if name.startswith("stream_"):
                 return Response((GOLDENS / "responses" / f"{name}.json").read_bytes(),
                                 media_type="text/event-stream", headers={"request-id": "req_golden"})
@@ -67,7 +84,7 @@ class Recorder:
                                 media_type="application/json", headers={"request-id": "req_golden"})
             return Response(json.dumps(PLAIN_ANSWER), media_type="application/json")
 
-        return Starlette(routes=[StarletteRoute("/v1/messages", messages, methods=["POST"])])
+        return Starlette(routes=[StarletteRoute("/{path:path}", messages, methods=["POST"])])
 
 
 class GoldenLab:
@@ -89,9 +106,13 @@ class GoldenLab:
         backend = AIBackend(key=f"{NS}/anthropic", provider="anthropic", api_key="sk-ant-api03-golden",
                             upstream_url=f"http://{UPSTREAM_IP}:{self.upstream_port}")
         rule = Rule(name=None, matches=(RouteMatch(PathMatch("PathPrefix", "/llm")),), backends=(BackendRef(backend),))
+        hosted = replace(backend, key=f"{NS}/hosted", host_override=True)
+        host_rule = Rule(name=None, matches=(RouteMatch(PathMatch("PathPrefix", "/hosted")),),
+                         backends=(BackendRef(hosted),))
+        routes = (Route(NS, "llm", (), (rule,), creation_timestamp="2026-01-01T00:00:00Z"),
+                  Route(NS, "hosted", (), (host_rule,), creation_timestamp="2026-01-01T00:00:00Z"))
         config = GatewayConfig(namespace=NS, name=GW, class_name="agentgateway", address=GW_IP,
-                               listeners=(Listener("http", self.port, routes=(
-                                   Route(NS, "llm", (), (rule,), creation_timestamp="2026-01-01T00:00:00Z"),)),))
+                               listeners=(Listener("http", self.port, routes=routes),))
 
         async def up() -> None:
             self.server = await serve_asgi(self.recorder.app(), UPSTREAM_IP, self.upstream_port)
@@ -200,3 +221,24 @@ def test_a_tool_call_arrives_through_the_openai_sdk(lab: GoldenLab) -> None:
     call = choice.message.tool_calls[0]
     assert call.function.name == "get_weather"
     assert call.function.arguments == '{"location":"San Francisco, CA","unit":"celsius"}'
+
+
+def test_a_mid_stream_error_event_is_dropped_and_the_stream_just_ends(lab: GoldenLab) -> None:
+    with httpx.stream("POST", lab.base, json={"model": "m", "stream": True, "messages": [
+            {"role": "user", "content": "hi"}]}, headers={"x-golden": "broken"}, timeout=10) as reply:
+        assert reply.status_code == 200
+        text = reply.read().decode()
+    chunks = [json.loads(block[6:]) for block in text.split("\n\n") if block]
+    assert [c["choices"][0]["delta"] for c in chunks] == [{"content": "partial"}]
+    assert "error" not in text and "[DONE]" not in text
+
+
+def test_a_host_override_keeps_the_clients_path_and_query(lab: GoldenLab) -> None:
+    base = lab.base.removesuffix("/llm")
+    reply = httpx.post(f"{base}/hosted/v1/chat/completions?beta=true", timeout=10,
+                       json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    assert reply.status_code == 200, reply.text
+    assert lab.recorder.urls[-1] == "/hosted/v1/chat/completions?beta=true"
+    httpx.post(f"{lab.base}/v1/chat/completions?beta=true", timeout=10,
+               json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    assert lab.recorder.urls[-1] == "/v1/messages?beta=true"          # no override: the provider's path
