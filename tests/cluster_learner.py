@@ -3,7 +3,8 @@ sandbox run.
 
 The cluster is a sandbox started with ``--profile kind`` (no LoadBalancer, Prometheus only in
 the cluster), reached with ``AGWLAB_TARGET=cluster`` through a ``KUBECONFIG`` of two files, with
-no address or Prometheus overrides. Its ``telemetry`` namespace holds a ConfigMap of someone
+no address or Prometheus overrides; it has no egress, so ``AGWLAB_FETCH_URL`` names an
+in-cluster page for the MCP fetcher. Its ``telemetry`` namespace holds a ConfigMap of someone
 else's, which must survive ``99-cleanup``.
 
     .venv/bin/python tests/cluster_learner.py [extra pytest arguments]
@@ -60,8 +61,10 @@ def main(argv: list[str]) -> int:
         core = _core(kubeconfig)
         ns, name = OWNED
         core.create_namespaced_config_map(ns, {"metadata": {"name": name}, "data": {"owner": "not the lab"}})
+        # a cluster without egress (these machines have none): the fetcher fetches an in-cluster page
         learner = {**env, "AGWLAB_TARGET": "cluster", "KUBECONFIG": kubeconfig, "AGWLAB_STRICT": "1",
-                   "ANTHROPIC_API_KEY": os.environ.get("AGWLAB_CLUSTER_TEST_KEY", KEY)}
+                   "ANTHROPIC_API_KEY": os.environ.get("AGWLAB_CLUSTER_TEST_KEY", KEY),
+                   "AGWLAB_FETCH_URL": "http://lab-website.agwlab-system.svc.cluster.local/"}
         status = subprocess.run(
             [python, "-m", "pytest", "--nbmake", "--nbmake-timeout=300", "-p", "no:cacheprovider", "-o", "addopts=",
              *argv, str(ROOT / "notebooks")], env=learner, cwd=ROOT, check=False).returncode
