@@ -49,9 +49,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ATTENDEE_LABEL",
-    "Attendee",
     "NAMESPACE_PREFIX",
     "SERVICE_ACCOUNT",
+    "Attendee",
     "attendee_rules",
     "attendees",
     "create",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as _dt
+import logging
 import os
 import time
 import uuid
@@ -38,6 +39,8 @@ from ..store import Invalid, NotFound, Store
 from .users import UserInfo, service_account_user
 
 __all__ = ["ISSUER", "SA_TOKEN_TYPE", "ServiceAccountTokens"]
+
+log = logging.getLogger(__name__)
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 SA_TOKEN_TYPE = "kubernetes.io/service-account-token"
@@ -208,8 +211,8 @@ class ServiceAccountTokens:
             data["ca.crt"] = base64.b64encode(self._ca_file.read_bytes()).decode()
         try:
             self.store.update(secret, field_manager="kube-controller-manager")
-        except Exception:  # noqa: BLE001 - changed meanwhile: the next event fills it
-            pass
+        except Exception as exc:  # noqa: BLE001 - changed meanwhile: the next event fills it
+            log.debug("token Secret %s/%s not filled yet: %s", namespace, name, exc)
 
     def _fill_waiting(self, namespace: str, sa_name: str) -> None:
         for secret in self._token_secrets(namespace, sa_name):

@@ -17,7 +17,6 @@ import pytest
 import yaml
 from kubernetes import client, config, dynamic
 from kubernetes.client.rest import ApiException
-
 from labtest import poll
 
 RBAC = "rbac.authorization.k8s.io"
@@ -46,8 +45,11 @@ def _attendee(apiserver, admin: client.ApiClient, name: str, *, role: bool = Tru
             metadata=client.V1ObjectMeta(name="attendee"),
             role_ref=client.V1RoleRef(api_group=RBAC, kind="Role", name="attendee"),
             subjects=[client.RbacV1Subject(kind="ServiceAccount", name="attendee", namespace=ns)]))
-    secret = poll(lambda: (lambda s: s if (s.data or {}).get("token") else None)(
-        core.read_namespaced_secret("attendee-token", ns)), what="the token controller to fill the Secret")
+    def filled() -> client.V1Secret | None:
+        s = core.read_namespaced_secret("attendee-token", ns)
+        return s if (s.data or {}).get("token") else None
+
+    secret = poll(filled, what="the token controller to fill the Secret")
     assert base64.b64decode(secret.data["namespace"]).decode() == ns
     token = base64.b64decode(secret.data["token"]).decode()
     kc = yaml.safe_load(apiserver.kubeconfig.read_text())
@@ -64,7 +66,7 @@ def _status(exc: ApiException) -> dict:
 
 def _kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(kubeconfig.parent)}
-    proc = subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(["kubectl", *args], check=False, capture_output=True, text=True, env=env, timeout=60)
     if check and proc.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr}")
     return proc

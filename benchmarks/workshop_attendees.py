@@ -1,0 +1,144 @@
+"""A workshop on one machine: N attendees run notebook 01 at the same time on one sandbox.
+
+The instructor's ``workshop.create`` makes the attendees (namespace, ServiceAccount token,
+RBAC, kubeconfig). Then every attendee's notebook 01 runs in its own Jupyter kernel, all at
+once, as on a JupyterHub where each attendee has a kernel: ``AGWLAB_TARGET=cluster``, only
+their kubeconfig, a key shaped like Anthropic's (the sandbox's stand-in accepts it) and
+``AGWLAB_STRICT=1`` so any failed check fails the run. Printed: how long creating the
+attendees took, the wall time until the last notebook finished, each attendee's time
+(median, 95th percentile, slowest), how many passed (from the progress the checks recorded,
+as the instructor sees it), and memory: the sandbox process (API server, controller and
+every Gateway's proxy) and its child processes, and the kernels, sampled at their peak.
+
+Run: ``.venv/bin/python benchmarks/workshop_attendees.py [N]`` (default 30)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+from benchlib import KEY, REPO, fresh_sandbox, header, percentile, report
+from nbclient import NotebookClient
+
+__all__ = ["main"]
+
+NOTEBOOK = REPO / "notebooks" / "01-claude-llm-connection.ipynb"
+TARGET_S = 600.0  # 30 attendees through notebook 01 on a 2-core machine
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                kids = [int(x) for x in (task / "children").read_text().split()]
+            except OSError:
+                kids = []
+            out += kids
+            todo += kids
+    return out
+
+
+class _Peak(threading.Thread):
+    """Samples memory every second: the sandbox (and its children) and this process's kernels."""
+
+    def __init__(self, sandbox_pid: int) -> None:
+        super().__init__(daemon=True)
+        self.sandbox_pid = sandbox_pid
+        self.sandbox = self.children = self.kernels = 0.0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(1.0):
+            self.sandbox = max(self.sandbox, _rss_mib(self.sandbox_pid))
+            self.children = max(self.children, sum(_rss_mib(p) for p in _descendants(self.sandbox_pid)))
+            self.kernels = max(self.kernels, sum(_rss_mib(p) for p in _descendants(os.getpid())))
+
+
+def main(n: int = 30) -> int:
+    header(f"workshop: {n} attendees run notebook 01 at once on one sandbox")
+    with fresh_sandbox() as info:
+        from agwlab import workshop
+        from agwlab.lab import connect
+
+        lab = connect(target="sandbox", namespace="default")
+        work = Path(tempfile.mkdtemp(prefix="agwlab-workshop-bench-"))
+        names = [f"a{i:02d}" for i in range(1, n + 1)]
+        t0 = time.perf_counter()
+        made = workshop.create(lab, names, out_dir=work / "kubeconfigs")
+        created = time.perf_counter() - t0
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("AGWLAB_", "KUBECONFIG"))}
+        times: dict[str, float] = {}
+        errors: dict[str, str] = {}
+        peak = _Peak(info.pid)
+        peak.start()
+
+        def attendee(name: str, kubeconfig: Path) -> None:
+            env = {**base, "KUBECONFIG": str(kubeconfig), "AGWLAB_TARGET": "cluster", "AGWLAB_STRICT": "1",
+                   "ANTHROPIC_API_KEY": KEY, "AGWLAB_HOME": str(work / name), "MPLBACKEND": "agg",
+                   "IPYTHONDIR": str(work / name / "ipython")}
+            (work / name).mkdir(parents=True, exist_ok=True)
+            nb = nbformat.read(NOTEBOOK, as_version=4)
+            start = time.perf_counter()
+            try:
+                NotebookClient(nb, timeout=600, kernel_name="python3",
+                               resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute(env=env)
+            except Exception as exc:  # noqa: BLE001 - counted and shown below
+                errors[name] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200]}"
+            times[name] = time.perf_counter() - start
+
+        t1 = time.perf_counter()
+        threads = [threading.Thread(target=attendee, args=(a.name, a.kubeconfig)) for a in made]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t1
+        peak.stop.set()
+        report(f"create {n} attendees (namespace, token, RBAC, kubeconfig)", created, "s")
+        report(f"all {n} notebooks 01 done (wall, from the first kernel start)", wall, "s", TARGET_S)
+        durations = sorted(times.values())
+        report("one attendee's notebook 01: median", percentile(durations, 50), "s")
+        report("one attendee's notebook 01: 95th percentile", percentile(durations, 95), "s")
+        report("one attendee's notebook 01: slowest", durations[-1], "s")
+        report(f"notebooks 01 that ran to the end (of {n})", n - len(errors), "")
+        report("sandbox process peak VmRSS (API server, controller, all proxies)", peak.sandbox, "MiB")
+        report("sandbox child processes peak VmRSS (Prometheus, fetchers)", peak.children, "MiB")
+        report(f"{n} Jupyter kernels peak VmRSS, together", peak.kernels, "MiB")
+        for name, err in sorted(errors.items())[:5]:
+            print(f"  FAILED {name}: {err}", flush=True)
+        try:
+            progress = workshop.progress(lab, names)
+        except Exception as exc:  # noqa: BLE001 - say what happened to the sandbox
+            print(f"  the sandbox did not answer afterwards: {exc}", flush=True)
+            log = Path(info.daemon_log or "")
+            if info.daemon_log and log.exists():
+                print("  sandbox log, last lines:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:]))
+            return 1
+        passed = [a for a in names if a not in errors and progress[a] and all(e["ok"] for e in progress[a].values())]
+        steps = sorted({s for rows in progress.values() for s in rows})
+        report(f"attendees whose every recorded check passed (of {n}, {len(steps)} steps)", len(passed), "")
+        workshop.delete(lab, names)
+    return 0 if len(passed) == n else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 30))
