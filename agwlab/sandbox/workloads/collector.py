@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..runtime import PodContext, WorkloadFailed
-from ..serving import IDLE_TIMEOUT, MAX_CONNECTIONS, BoundServer, os_error_text, serve_asgi
+from ..serving import MAX_CONNECTIONS, BoundServer, os_error_text, serve_asgi
 
 __all__ = [
     "COLLECTOR_VERSION",
@@ -308,10 +308,10 @@ class CollectorWorkload:
         self.verbosity = debug_verbosity(files.get(config_path) if config_path in files else None)
         pod.log.write(f"{_ts()}\tinfo\tservice\tStarting otelcol-contrib...\t"
                       f"{_fields({'Version': COLLECTOR_VERSION, 'NumCPU': 2})}")
-        # as the HTTP listeners (serving.py): bounded work, idle connections closed
-        server = grpc.aio.server(maximum_concurrent_rpcs=MAX_CONNECTIONS, options=[
-            ("grpc.max_connection_idle_ms", int(IDLE_TIMEOUT * 1000)),
-            ("grpc.max_concurrent_streams", 100)])
+        # bounded work, as the HTTP listeners (serving.py); no idle timeout: exporters keep one
+        # connection open, and closing it makes gRPC log a GOAWAY line every time
+        server = grpc.aio.server(maximum_concurrent_rpcs=MAX_CONNECTIONS,
+                                 options=[("grpc.max_concurrent_streams", 100)])
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self._emit), server)
         try:
             bound = server.add_insecure_port(f"{ip}:{self.grpc_port}")
