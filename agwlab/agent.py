@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, cast
 
 from .llm import ROUTE_PATH, new_traceparent
-from .secrets import redact
+from .redaction import redact
 
 if TYPE_CHECKING:
     import httpx2
@@ -645,13 +645,13 @@ def access_log(
     Returns what is there when ``timeout`` passes (fewer lines then mean requests outside the trace).
     """
     from .traces import parse_access_log, proxy_log
+    from .wait import attempt
 
-    deadline = time.monotonic() + timeout
-    while True:
+    def step() -> tuple[bool, list[dict[str, Any]]]:
         lines = [e for e in parse_access_log(proxy_log(lab)) if e.get("trace.id") == run.trace_id]
-        if len(lines) >= len(run.requests) or time.monotonic() >= deadline:
-            return lines
-        time.sleep(interval)
+        return len(lines) >= len(run.requests), lines
+
+    return attempt(step, timeout=timeout, interval=interval)[1]
 
 
 def spans(lab: Lab, run: AgentRun, *, timeout: float = 30, interval: float = 0.5) -> Any:

@@ -12,10 +12,14 @@ Checks that wait should probe the data plane, not only the control plane: a rout
 :func:`http_probe` builds such a probe.
 
 Example:
-    >>> from agwlab.checks import check, http_probe         # doctest: +SKIP
-    >>> check("01", "route", http_probe(lab.gateway_url("/anthropic"), method="POST", json={...}),
-    ...       what="the proxy answers on /anthropic", hint="wait for the HTTPRoute to be Accepted",
-    ...       timeout=30)
+    >>> from agwlab import connect
+    >>> from agwlab.checks import check, http_probe
+    >>> lab = connect()
+    >>> probe = http_probe(lab.gateway_url("/anthropic"), method="POST", json={"messages": "x"},
+    ...                    expect=lambda r: r.status_code != 404)
+    >>> result = check("01", "route", probe, what="the proxy answers on /anthropic",
+    ...                hint="wait for the HTTPRoute to be Accepted", timeout=30)   # doctest: +ELLIPSIS
+    ✅ ...the proxy answers on /anthropic...
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from typing import Any
 import httpx
 
 from .errors import CheckFailed
-from .secrets import redact
+from .redaction import redact
+from .wait import attempt
 
 __all__ = ["CheckResult", "check", "http_probe", "is_strict", "record_results", "show"]
 
@@ -182,12 +187,7 @@ def check(
     """
     start = time.monotonic()
     if callable(test):
-        deadline = start + timeout
-        while True:
-            ok, detail = _run(test)
-            if ok or time.monotonic() >= deadline:
-                break
-            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        ok, detail = attempt(lambda: _run(test), timeout=timeout, interval=interval)
     else:
         ok, detail = bool(test), ""
     result = CheckResult(ok, str(stage), str(step), what, redact(detail), hint, time.monotonic() - start)

@@ -17,7 +17,7 @@ catch them all at once. The hierarchy::
     └── CheckFailed               a lab check failed in strict (CI) mode
 
 Messages never contain secrets: everything that might carry a key goes through
-:func:`agwlab.secrets.redact` first.
+:func:`agwlab.redaction.redact` first.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import re
 from typing import Any
 
 from .names import AGENTGATEWAY_CRDS_CHART, CONTROLLER_NAMESPACE, GATEWAY_API_VERSION, TESTED_VERSION
+from .redaction import redact
 
 __all__ = [
     "CheckFailed",
@@ -175,8 +176,6 @@ def from_api_error(exc: Exception, *, action: str, kind: str = "", name: str = "
     Returns:
         The matching :class:`LabError` (not raised).
     """
-    from .secrets import redact
-
     what = f"{kind}/{name}" if kind and name else (kind or name or "object")
     status = int(getattr(exc, "status", 0) or 0)
     if status == 0:

@@ -5,11 +5,13 @@ the API server turns client errors into :mod:`agwlab.errors` with a hint, and ev
 wait has a timeout.
 
 Example:
-    >>> from agwlab import connect, kube, manifests   # doctest: +SKIP
+    >>> from agwlab import connect, kube, manifests
     >>> lab = connect()
-    >>> kube.apply(lab, manifests.gateway(lab))
-    gateway.gateway.networking.k8s.io/agentgateway-route created
-    >>> kube.wait_for(lab, "Gateway", "agentgateway-route", "agentgateway-system", condition="Programmed")
+    >>> applied = kube.apply(lab, manifests.gateway(lab.names))   # doctest: +ELLIPSIS
+    gateway.gateway.networking.k8s.io/agentgateway-route ...
+    >>> gw = kube.wait_for(lab, "Gateway", lab.names.gateway, lab.names.namespace, condition="Programmed")
+    ... # doctest: +ELLIPSIS
+    ✓ gateway/agentgateway-route Programmed=True after ...s
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import yaml
-from kubernetes.client import CoreV1Api
+from kubernetes.client import ApiClient, CoreV1Api
+from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from .errors import (
@@ -28,17 +31,25 @@ from .errors import (
     LabError,
     NotFound,
     ResourceTypeMissing,
-    WaitTimeout,
     from_api_error,
     missing_kind_message,
 )
-from .secrets import redact
+from .redaction import redact
+from .wait import poll
 
-if TYPE_CHECKING:
-    from .lab import Lab
+
+class Connection(Protocol):
+    """What these functions need of a connection: a :class:`agwlab.Lab` is one."""
+
+    @property
+    def api_client(self) -> ApiClient: ...
+
+    @property
+    def dynamic(self) -> DynamicClient: ...
 
 __all__ = [
     "Applied",
+    "Connection",
     "KINDS",
     "apply",
     "conditions",
@@ -120,7 +131,7 @@ def resolve_kind(kind: str, api_version: str | None = None) -> tuple[str, str]:
     return known
 
 
-def _resource(lab: Lab, kind: str, api_version: str | None = None) -> Any:
+def _resource(lab: Connection, kind: str, api_version: str | None = None) -> Any:
     api_version, kind = resolve_kind(kind, api_version)
     try:
         return lab.dynamic.resources.get(api_version=api_version, kind=kind)
@@ -178,7 +189,7 @@ def _content(obj: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def apply(lab: Lab, manifests: Any, *, dry_run: bool = False, quiet: bool = False) -> list[Applied]:
+def apply(lab: Connection, manifests: Any, *, dry_run: bool = False, quiet: bool = False) -> list[Applied]:
     """Server-side apply objects (field manager ``agwlab``, conflicts forced).
 
     Applying the same objects twice changes nothing; each line printed says whether the
@@ -251,7 +262,7 @@ def _is_labs(obj: dict[str, Any]) -> bool:
 
 
 def get(
-    lab: Lab,
+    lab: Connection,
     kind: str,
     name: str,
     namespace: str | None = None,
@@ -285,7 +296,7 @@ def get(
 
 
 def list_objects(
-    lab: Lab,
+    lab: Connection,
     kind: str,
     namespace: str | None = None,
     *,
@@ -366,7 +377,7 @@ _WAIT_HINTS = {
 
 
 def wait_for(
-    lab: Lab,
+    lab: Connection,
     kind: str,
     name: str,
     namespace: str | None = None,
@@ -401,10 +412,9 @@ def wait_for(
     if isinstance(condition, str) and condition not in ("exists", "deleted"):
         want = f"{condition}={status}"
     start = time.monotonic()
-    deadline = start + timeout
-    last = ""
-    obj: dict[str, Any] | None = None
-    while True:
+    last = [""]
+
+    def step() -> tuple[bool, dict[str, Any] | None]:
         obj = get(lab, resource.kind, name, namespace, api_version=resource.group_version, missing_ok=True)
         if callable(condition):
             done = bool(condition(obj))
@@ -415,30 +425,32 @@ def wait_for(
         else:
             done = conditions(obj).get(condition, {}).get("status") == status
         seen = _summary(obj)
-        elapsed = time.monotonic() - start
-        if done:
-            _say(f"✓ {label} {want} after {elapsed:.1f}s", quiet)
-            return obj
-        if seen != last:
-            _say(f"… {label}: {seen} ({elapsed:.1f}s, waiting for {want})", quiet)
-            last = seen
-        if time.monotonic() >= deadline:
-            ns_flag = f" -n {namespace}" if namespace else ""
-            if condition == "deleted":
-                hint = (f"kubectl get {resource.kind.lower()} {name}{ns_flag} -o yaml: a finalizer, or the "
-                        "object that owns it, keeps it")
-            else:
-                hint = _WAIT_HINTS.get(resource.kind, f"kubectl describe {resource.kind.lower()} {name}{ns_flag}")
-                hint = hint.replace("<namespace>", namespace or "default").replace("<name>", name)
-            raise WaitTimeout(
-                redact(f"{label} did not reach {want} within {timeout:g}s; last seen: {seen}. Try: {hint}"),
-                last_seen=seen,
-            )
-        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        if not done and seen != last[0]:
+            _say(f"… {label}: {seen} ({time.monotonic() - start:.1f}s, waiting for {want})", quiet)
+            last[0] = seen
+        return done, obj
+
+    ns_flag = f" -n {namespace}" if namespace else ""
+    if condition == "deleted":
+        hint = (f"kubectl get {resource.kind.lower()} {name}{ns_flag} -o yaml: a finalizer, or the "
+                "object that owns it, keeps it")
+    else:
+        hint = _WAIT_HINTS.get(resource.kind, f"kubectl describe {resource.kind.lower()} {name}{ns_flag}")
+        hint = hint.replace("<namespace>", namespace or "default").replace("<name>", name)
+    obj = poll(
+        step,
+        timeout=timeout,
+        interval=interval,
+        what={"exists": f"{label} to exist", "deleted": f"{label} to be deleted"}.get(want, f"{label} to reach {want}"),
+        hint=hint,
+        describe=_summary,
+    )
+    _say(f"✓ {label} {want} after {time.monotonic() - start:.1f}s", quiet)
+    return obj
 
 
 def delete(
-    lab: Lab,
+    lab: Connection,
     kind: str,
     name: str,
     namespace: str | None = None,
@@ -492,7 +504,7 @@ def delete(
     return True
 
 
-def _pods_for(lab: Lab, target: str, namespace: str) -> list[str]:
+def _pods_for(lab: Connection, target: str, namespace: str) -> list[str]:
     kind, _, name = target.partition("/")
     if not name:
         return [kind]
@@ -510,7 +522,7 @@ def _pods_for(lab: Lab, target: str, namespace: str) -> list[str]:
 
 
 def logs(
-    lab: Lab,
+    lab: Connection,
     target: str,
     namespace: str,
     *,

@@ -1,10 +1,10 @@
 """Connecting to the lab: the sandbox or a real cluster, its clients and addresses.
 
 Example:
-    >>> from agwlab import connect          # doctest: +SKIP
+    >>> from agwlab import connect
     >>> lab = connect()                     # the sandbox, started if needed
-    >>> lab.gateway_url()                   # doctest: +SKIP
-    'http://127.64.255.1:8080'
+    >>> lab.gateway_url("/anthropic")       # doctest: +ELLIPSIS
+    'http://127...:8080/anthropic'
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from kubernetes import config as kube_config
 from kubernetes.client import ApiClient
 from kubernetes.dynamic import DynamicClient
 
+from . import kube
 from .errors import (
     GatewayAddressUnavailable,
     LabError,
@@ -111,8 +112,6 @@ class Lab:
 
     def _published_address(self) -> str | None:
         """``status.addresses[0].value``, else the proxy Service's LoadBalancer ingress, else None."""
-        from . import kube
-
         try:
             gw = kube.get(self, "Gateway", self.gateway_name, self.gateway_namespace)
         except NotFound:

@@ -6,9 +6,10 @@ carries its own W3C ``traceparent``, so its trace id is known before it is sent 
 looked up afterwards in the proxy's log and the collector (:mod:`agwlab.traces`).
 
 Example:
-    >>> from agwlab import connect, llm           # doctest: +SKIP
+    >>> from agwlab import connect, llm
     >>> result = llm.chat(connect(), "What is a Gateway API listener?")
-    >>> result.answer, result.total_tokens, result.trace_id
+    >>> result.status, result.total_tokens > 0, len(result.trace_id)
+    (200, True, 32)
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ import html
 import json
 import secrets as _random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .errors import WaitTimeout
 from .names import DEFAULT_NAMES, Names
-from .secrets import redact
+from .redaction import redact
+from .wait import poll
+from .wire.sse import iter_sse
 
 if TYPE_CHECKING:
     from .lab import Lab
@@ -288,15 +290,17 @@ def _read_completion(text: str, result: ChatResult) -> None:
 def _read_stream(response: httpx.Response, result: ChatResult, start: float) -> None:
     parts: list[str] = []
     raw: list[str] = []
-    for line in response.iter_lines():
-        raw.append(line)
-        if not line.startswith("data:"):
-            continue
-        payload = line[5:].strip()
-        if payload == "[DONE]":
+
+    def lines() -> Iterator[str]:
+        for line in response.iter_lines():
+            raw.append(line)
+            yield line
+
+    for event in iter_sse(lines()):
+        if event.data.strip() == "[DONE]":
             break
         try:
-            chunk = json.loads(payload)
+            chunk = event.json()
         except ValueError:
             continue
         result.chunks += 1
@@ -356,14 +360,14 @@ def wait_for_status(
     Raises:
         WaitTimeout: no request got ``status`` in time; says what the last one got.
     """
-    deadline = time.monotonic() + timeout
-    while True:
+    def step() -> tuple[bool, ChatResult]:
         result = chat(lab, prompt, max_tokens=32)
-        if result.status == status:
-            return result
-        if time.monotonic() >= deadline:
-            seen = f"{result.status} {result.error}".strip()
-            raise WaitTimeout(
-                f"no request got status {status} within {timeout:g}s; the last got {seen}", last_seen=seen
-            )
-        time.sleep(interval)
+        return result.status == status, result
+
+    return poll(
+        step,
+        timeout=timeout,
+        interval=interval,
+        what=f"a request to get status {status}",
+        describe=lambda result: f"status {result.status} {result.error}".strip(),
+    )

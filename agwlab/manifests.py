@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from . import models as _models
 from .names import (
     COLLECTOR_IMAGE,
     DEFAULT_NAMES,
@@ -36,8 +37,8 @@ from .names import (
     OTLP_HTTP_PORT,
     Names,
 )
-from . import models as _models
-from .secrets import ApiKey, redact
+from .redaction import redact
+from .secrets import ApiKey
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -25,7 +25,10 @@ from typing import Any
 
 import httpx
 
-from .mcp_wire import SSEEvent, SSEParser
+from .errors import LabError
+from .names import MCP_PROTOCOL_VERSION, MCP_SESSION_HEADER
+from .wire import jsonrpc
+from .wire.sse import SSEEvent, SSEParser
 
 __all__ = [
     "DEFAULT_PROTOCOL_VERSION",
@@ -43,7 +46,7 @@ __all__ = [
     "sse_handshake",
 ]
 
-DEFAULT_PROTOCOL_VERSION = "2025-06-18"
+DEFAULT_PROTOCOL_VERSION = MCP_PROTOCOL_VERSION
 ACCEPT = "application/json, text/event-stream"
 _TEXT_LIMIT = 4000
 
@@ -109,7 +112,7 @@ class HTTPExchange:
         return f"<pre>{html.escape(str(self))}</pre>"
 
 
-class MCPError(Exception):
+class MCPError(LabError):
     """An MCP call failed; ``str()`` says what went wrong and what to check.
 
     Attributes:
@@ -347,7 +350,7 @@ class MCPSession:
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": ACCEPT, "Content-Type": "application/json"}
         if self.session_id:
-            headers["mcp-session-id"] = self.session_id
+            headers[MCP_SESSION_HEADER] = self.session_id
         if self.protocol_version and self.exchange is not None:
             headers["mcp-protocol-version"] = self.protocol_version
         return headers
@@ -378,24 +381,19 @@ class MCPSession:
         if method != "initialize" and not self.initialized_sent:
             self.notify_initialized()
         request_id, self._next_id = self._next_id, self._next_id + 1
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
-        if params is not None:
-            message["params"] = params
-        exchange = self._send("POST", message)
+        exchange = self._send("POST", jsonrpc.request(request_id, method, params))
         return _reply_of(exchange, request_id), exchange
 
     # -- the protocol ---------------------------------------------------------------------
 
     def _initialize(self, client_name: str, client_version: str, protocol_version: str) -> MCPSession:
-        params = {
-            "protocolVersion": protocol_version,
-            "capabilities": {},
-            "clientInfo": {"name": client_name, "version": client_version},
-        }
+        params = jsonrpc.initialize_params(
+            client_name=client_name, client_version=client_version, protocol_version=protocol_version
+        )
         reply, exchange = self.request("initialize", params)
         result = reply.get("result") or {}
         self.exchange = exchange
-        self.session_id = exchange.response_headers.get("mcp-session-id")
+        self.session_id = exchange.response_headers.get(MCP_SESSION_HEADER)
         info = result.get("serverInfo") or {}
         self.server_name, self.server_version = str(info.get("name", "")), str(info.get("version", ""))
         self.protocol_version = str(result.get("protocolVersion", ""))
@@ -405,7 +403,7 @@ class MCPSession:
 
     def notify_initialized(self) -> HTTPExchange:
         """POST ``notifications/initialized`` (the server answers 202, no body)."""
-        exchange = self._send("POST", {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        exchange = self._send("POST", jsonrpc.notification("notifications/initialized"))
         self.initialized_sent = True
         return exchange
 
@@ -548,16 +546,7 @@ def sse_handshake(
     Raises:
         MCPError: the stream did not open, or no endpoint or answer came.
     """
-    message = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": protocol_version,
-            "capabilities": {},
-            "clientInfo": {"name": client_name, "version": "1.0"},
-        },
-    }
+    message = jsonrpc.initialize(1, client_name=client_name, protocol_version=protocol_version)
     events: list[SSEEvent] = []
     try:
         with httpx.Client(timeout=timeout, trust_env=False) as client:

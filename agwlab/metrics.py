@@ -5,17 +5,18 @@ stays silently empty because a name is wrong; when there is no data it says why 
 down, no scrape target, target down, no traffic yet, or a label that is not there).
 
 Example:
-    >>> from agwlab import connect, metrics     # doctest: +SKIP
+    >>> from agwlab import connect, llm, metrics
     >>> lab = connect()
-    >>> metrics.metric_names(lab)[:3]
-    ['agentgateway_build_info', 'agentgateway_gen_ai_client_token_usage_bucket', ...]
-    >>> metrics.mcp_requests_by_method(lab).plot()
+    >>> answer = llm.chat(lab, "Hello")
+    >>> samples = metrics.wait_for_metric(lab, "agentgateway_requests_total")
+    >>> metrics.metric_names(lab)[:2]
+    ['agentgateway_build_info', 'agentgateway_downstream_connections_total']
+    >>> fig = metrics.request_rate(lab).plot()   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import html
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from .errors import PrometheusUnavailable, WaitTimeout
+from .wait import attempt
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -415,16 +417,17 @@ def wait_for_metric(
     """
     if timeout is None:
         timeout = 30.0 if isinstance(lab, str) else wait_seconds(lab, base=30)
-    deadline = time.monotonic() + timeout
     query = f"{metric}{match}"
-    while True:
+
+    def step() -> tuple[bool, pd.DataFrame]:
         try:
             frame = instant(lab, query)
         except PrometheusUnavailable:
             frame = pd.DataFrame()
-        if not frame.empty:
-            return frame
-        if time.monotonic() >= deadline:
-            reason = explain_no_data(lab, metric)
-            raise WaitTimeout(f"no samples of {query} within {timeout:g}s: {reason}", last_seen=reason)
-        time.sleep(interval)
+        return not frame.empty, frame
+
+    done, frame = attempt(step, timeout=timeout, interval=interval)
+    if done:
+        return frame
+    reason = explain_no_data(lab, metric)
+    raise WaitTimeout(f"waited {timeout:g}s for samples of {query}; {reason}", last_seen=reason)

@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .secrets import ApiKey, redact
+from .redaction import redact
+from .secrets import ApiKey
 
 if TYPE_CHECKING:
     from .lab import Lab

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from .errors import LabError
-from .secrets import redact
+from .redaction import redact
 
 __all__ = ["install", "load_ipython_extension", "one_line", "undefined_name_line"]
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import LabError
+from .redaction import mask, redact, remember
 
 __all__ = [
     "ApiKey",
@@ -44,60 +45,11 @@ KeySource = Literal["env", "widget", "secret", "sandbox"]
 # Shaped like a real key (sk-ant-api03- + 95 characters ending in "AA") and says what it is.
 SANDBOX_API_KEY = "sk-ant-api03-" + "SANDBOX-ONLY-not-a-real-Anthropic-key-".ljust(93, "0") + "AA"
 
-_ANTHROPIC_KEY = re.compile(r"sk-ant-[A-Za-z0-9]+-[A-Za-z0-9_\-]{4,}")
-_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}")
-_X_API_KEY = re.compile(r"(?i)(x-api-key[\"']?\s*[:=]\s*[\"']?)([^\s\"',}]{8,})")
-
 _KEY_SHAPE = re.compile(r"sk-ant-[A-Za-z0-9_\-]{16,}")
 _PREFIXES = re.compile(r"(?i)^(?:authorization\s*:\s*|x-api-key\s*:\s*)?(?:bearer\s+)?")
 
 _lock = threading.Lock()
-_known: set[str] = set()
 _entered: str | None = None
-
-
-def mask(key: str) -> str:
-    """A key as it may be shown: its kind and last four characters.
-
-    Example:
-        >>> mask("sk-ant-api03-abcdefghijklmnopqrstuvwxyz-1234")
-        'sk-ant-…1234'
-    """
-    key = key.strip()
-    if not key:
-        return "(empty)"
-    tail = key[-4:] if len(key) >= 12 else ""
-    head = "sk-ant-" if key.startswith("sk-ant-") else ""
-    return f"{head}…{tail}"
-
-
-def _remember(value: str) -> None:
-    if len(value) >= 8:
-        with _lock:
-            _known.add(value)
-
-
-def redact(text: str) -> str:
-    """Replace every secret in ``text`` with its masked form.
-
-    Covers every key agwlab has handled, anything shaped like an Anthropic key,
-    ``Bearer`` tokens and ``x-api-key`` values.
-
-    Example:
-        >>> redact("key sk-ant-api03-SECRETSECRETSECRET-wxyz here")
-        'key sk-ant-…wxyz here'
-    """
-    if not text:
-        return text
-    with _lock:
-        known = sorted(_known, key=len, reverse=True)
-    for value in known:
-        if value in text:
-            text = text.replace(value, mask(value))
-    text = _ANTHROPIC_KEY.sub(lambda m: mask(m.group(0)), text)
-    text = _BEARER.sub(lambda m: m.group(1) + "***", text)
-    text = _X_API_KEY.sub(lambda m: m.group(1) + mask(m.group(2)), text)
-    return text
 
 
 class InvalidKey(LabError, ValueError):
@@ -183,7 +135,7 @@ def accept_key(value: str) -> ApiKey | None:
     value = normalize_key(value)
     if not value:
         return None
-    _remember(value)
+    remember(value)
     _check_shape(value)
     with _lock:
         _entered = value
@@ -200,7 +152,7 @@ def forget_entered_key() -> None:
 def use_sandbox_key() -> ApiKey:
     """Choose the sandbox key on purpose (the key box's way back), over a key in the Secret."""
     global _entered
-    _remember(SANDBOX_API_KEY)
+    remember(SANDBOX_API_KEY)
     with _lock:
         _entered = SANDBOX_API_KEY
     return ApiKey(SANDBOX_API_KEY, "sandbox")
@@ -231,7 +183,7 @@ def stored_key(lab: Any) -> str | None:
     value = normalize_key(raw_text)
     if not _KEY_SHAPE.fullmatch(value):
         return None
-    _remember(value)
+    remember(value)
     return value
 
 
@@ -251,7 +203,7 @@ def get_api_key(*, target: Literal["sandbox", "cluster"] = "sandbox",
     """
     env = normalize_key(os.environ.get("ANTHROPIC_API_KEY", ""))
     if env:
-        _remember(env)
+        remember(env)
         return ApiKey(env, "env")
     with _lock:
         entered = _entered
@@ -261,7 +213,7 @@ def get_api_key(*, target: Literal["sandbox", "cluster"] = "sandbox",
     if kept:
         return ApiKey(kept, "sandbox" if kept == SANDBOX_API_KEY else "secret")
     if target == "sandbox":
-        _remember(SANDBOX_API_KEY)
+        remember(SANDBOX_API_KEY)
         return ApiKey(SANDBOX_API_KEY, "sandbox")
     raise LabError(
         "no Anthropic API key: set ANTHROPIC_API_KEY before starting Jupyter, "

@@ -35,10 +35,10 @@ from .names import (
     DEFAULT_NAMES,
     GATEWAY_API_VERSION,
     LAB_LABEL,
-    MCP_PROTOCOL_VERSION,
     TESTED_VERSION,
     Names,
 )
+from .wire import jsonrpc
 
 if TYPE_CHECKING:
     from .lab import Lab
@@ -159,17 +159,6 @@ def _collector_hint(names: Names) -> tuple[str, ...]:
     )
 
 
-MCP_INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": MCP_PROTOCOL_VERSION,
-        "capabilities": {},
-        "clientInfo": {"name": "agwlab-probe", "version": "1"},
-    },
-}
-
 REGISTRY: tuple[StageSpec, ...] = (
     StageSpec(
         name="llm",
@@ -223,8 +212,8 @@ REGISTRY: tuple[StageSpec, ...] = (
         ],
         probe=Probe(
             "/mcp",
-            MCP_INITIALIZE,
-            {"content-type": "application/json", "accept": "application/json, text/event-stream"},
+            jsonrpc.initialize(1, client_name="agwlab-probe"),
+            jsonrpc.STREAMABLE_HTTP_HEADERS,
             says="the proxy answers MCP initialize on /mcp",
         ),
     ),

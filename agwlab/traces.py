@@ -1,28 +1,30 @@
 """Follow one request by its trace id: the proxy's access log, the collector's spans, a waterfall.
 
 Example:
-    >>> from agwlab import connect, llm, traces    # doctest: +SKIP
+    >>> from agwlab import connect, llm, traces
     >>> lab = connect()
     >>> result = llm.chat(lab, "Hello")
-    >>> traces.find_access_log(lab, result.trace_id)       # the proxy's k=v line as a dict
+    >>> traces.find_access_log(lab, result.trace_id)["http.status"]   # the proxy's k=v line as a dict
+    '200'
     >>> spans = traces.collector_spans(lab, result.trace_id)
-    >>> traces.waterfall(spans)
+    >>> "Server" in set(spans["kind"])   # the gateway's span for the request it received
+    True
+    >>> fig = traces.waterfall(spans)
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from . import kube
-from .errors import LabError, NotFound, WaitTimeout
+from .errors import LabError, NotFound
 from .names import OTLP_GRPC_PORT
-from .secrets import redact
+from .redaction import redact
+from .wait import poll
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -106,17 +108,6 @@ def proxy_log(lab: Lab, *, tail: int | None = 2000) -> str:
     return kube.logs(lab, f"deploy/{lab.gateway_name}", lab.gateway_namespace, labels=labels, tail=tail)
 
 
-def _poll(fn: Callable[[], Any], timeout: float, interval: float, what: str, hint: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = fn()
-        if found:
-            return found
-        if time.monotonic() >= deadline:
-            raise WaitTimeout(f"{what} did not show up within {timeout:g}s: {hint}", last_seen="nothing")
-        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-
-
 def find_access_log(lab: Lab, trace_id: str, *, timeout: float = 20, interval: float = 0.5) -> dict[str, Any]:
     """The proxy's access-log entry for one trace id (polls until it appears).
 
@@ -124,22 +115,22 @@ def find_access_log(lab: Lab, trace_id: str, *, timeout: float = 20, interval: f
         WaitTimeout: no line with ``trace.id=<trace_id>`` appeared in time.
     """
 
-    def look() -> dict[str, Any] | None:
+    def look() -> tuple[bool, dict[str, Any]]:
         text = proxy_log(lab)
-        if trace_id not in text:
-            return None
-        for entry in parse_access_log(text):
-            if entry.get("trace.id") == trace_id:
-                return {k: redact(v) if isinstance(v, str) else v for k, v in entry.items()}
-        return None
+        if trace_id in text:
+            for entry in parse_access_log(text):
+                if entry.get("trace.id") == trace_id:
+                    return True, {k: redact(v) if isinstance(v, str) else v for k, v in entry.items()}
+        return False, {}
 
-    return _poll(
+    return poll(
         look,
-        timeout,
-        interval,
-        f"trace.id={trace_id} in the logs of deploy/{lab.gateway_name}",
-        "trace ids are logged only for sampled requests: send the request with a traceparent "
+        timeout=timeout,
+        interval=interval,
+        what=f"trace.id={trace_id} in the logs of deploy/{lab.gateway_name}",
+        hint="trace ids are logged only for sampled requests: send the request with a traceparent "
         "(agwlab.llm does) or apply the tracing AgentgatewayPolicy",
+        describe=lambda _: "no such line",
     )
 
 
@@ -304,21 +295,20 @@ def collector_spans(
         NotFound: there is no collector.
     """
 
-    def look() -> list[dict[str, Any]] | None:
+    def look() -> tuple[bool, list[dict[str, Any]]]:
         text = collector_log(lab, since_seconds=since_seconds)
-        if trace_id not in text:
-            return None
-        spans = [s for s in parse_collector_log(text) if s.get("trace_id") == trace_id]
+        spans = [s for s in parse_collector_log(text) if s.get("trace_id") == trace_id] if trace_id in text else []
         has_server = any(s.get("kind") == "Server" for s in spans)
-        return spans if len(spans) >= min_spans and has_server else None
+        return len(spans) >= min_spans and has_server, spans
 
-    spans = _poll(
+    spans = poll(
         look,
-        timeout,
-        interval,
-        f"trace {trace_id} in the collector's log",
-        "is the tracing AgentgatewayPolicy applied and Accepted, and does its backendRef name "
+        timeout=timeout,
+        interval=interval,
+        what=f"{min_spans} span(s) of trace {trace_id}, a Server span among them, in the collector's log",
+        hint="is the tracing AgentgatewayPolicy applied and Accepted, and does its backendRef name "
         f"{lab.names.collector_host}:{OTLP_GRPC_PORT}?",
+        describe=lambda found: f"{len(found)} span(s): {', '.join(str(s.get('kind')) for s in found) or 'none'}",
     )
     frame = spans_frame(spans)
     frame.attrs["trace_id"] = trace_id

@@ -10,10 +10,12 @@ Example:
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from agwlab import wait
+from agwlab.errors import WaitTimeout
 
 __all__ = [
     "DATA",
@@ -48,17 +50,14 @@ def poll(fn: Any, *, timeout: float = 20, what: str = "condition", every: float 
     Raises:
         PollTimeout: nothing truthy within ``timeout`` seconds.
     """
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except Exception as e:  # keep polling; report the last thing seen
-            last = e
-        time.sleep(every)
-    raise PollTimeout(f"timed out after {timeout:g}s waiting for {what}; last saw: {last!r}")
+    def step() -> tuple[bool, Any]:
+        value = fn()
+        return bool(value), value
+
+    try:  # an exception means "not yet" and is reported as the last thing seen
+        return wait.poll(step, timeout=timeout, interval=every, what=what, describe=repr, retry_on=(Exception,))
+    except WaitTimeout as e:
+        raise PollTimeout(str(e)) from None
 
 
 def get_object(kubectl: Any, kind: str, name: str, ns: str) -> dict[str, Any]:

@@ -24,9 +24,14 @@ def _api_error(status: int, body: str) -> ApiException:
     return err
 
 
-def test_every_error_is_a_lab_error():
-    for cls in (CheckFailed, ClusterUnreachable, Forbidden, InvalidObject, NotFound):
-        assert issubclass(cls, LabError)
+def test_every_error_a_learner_can_meet_is_a_lab_error():
+    import agwlab.sandbox
+    from agwlab import errors, mcp, secrets
+
+    public = [getattr(m, name) for m in (errors, mcp, secrets, agwlab.sandbox) for name in m.__all__]
+    classes = [c for c in public if isinstance(c, type) and issubclass(c, BaseException)]
+    assert {c.__name__ for c in classes} >= {"CheckFailed", "MCPError", "SandboxError", "InvalidKey"}
+    assert [c.__name__ for c in classes if not issubclass(c, LabError)] == []
     assert issubclass(CheckFailed, AssertionError)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from agwlab import connect, llm, mcp, metrics
 from agwlab.stages import prepare
+from labtest import poll
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +55,9 @@ def test_token_usage_and_latency(lab):
 
 def test_request_rate_is_a_time_series(lab):
     panel = metrics.request_rate(lab, minutes=5, step="2s")
-    # A rate needs two scrapes after the first request; poll briefly rather than sleep.
-    import time
-
-    deadline = time.monotonic() + 20
-    while panel.empty and time.monotonic() < deadline:
-        time.sleep(1)
-        panel = metrics.request_rate(lab, minutes=5, step="2s")
-    assert not panel.empty
+    # A rate needs two scrapes after the first request.
+    panel = poll(lambda: (lambda p: None if p.empty else p)(metrics.request_rate(lab, minutes=5, step="2s")),
+                 timeout=20, what="a request rate with data points", every=1)
     assert list(panel.frame.columns) == ["time", "series", "value"]
     assert str(panel.frame["time"].dt.tz) == "UTC"
     assert panel.plot() is not None

@@ -29,10 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import fieldsets
 from . import kinds as _kinds
-from .apiserver import fieldsets
-from .apiserver.defaults import list_key_defaults
-from .schemas import keys_for
+from .schemas import keys_for, list_key_defaults
 
 __all__ = [
     "AlreadyExists",

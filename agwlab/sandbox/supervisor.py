@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import SandboxUnavailable
 from .network import http_ok
 from .procs import child_environment
 from .paths import SandboxPaths, agwlab_home
@@ -29,7 +30,7 @@ __all__ = ["SandboxError", "SandboxInfo", "ensure_running", "kill_leftover_child
            "write_state"]
 
 
-class SandboxError(RuntimeError):
+class SandboxError(SandboxUnavailable):
     """The sandbox could not be started or reached; the message says what to do."""
 
 

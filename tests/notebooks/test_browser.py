@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 from harness import free_port
+from labtest import poll
 
 from agwlab.secrets import mask
 
@@ -163,10 +164,8 @@ def _saved_outputs(path: Path) -> str:
 
 def _wait_saved(path: Path, text: str) -> None:
     """Wait until the notebook on disk has an output containing ``text``."""
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while text not in _saved_outputs(path):
-        assert time.monotonic() < deadline, f"Ctrl+S did not save a notebook showing {text!r}"
-        time.sleep(0.1)
+    poll(lambda: text in _saved_outputs(path), timeout=TIMEOUT_MS / 1000,
+         what=f"Ctrl+S to save a notebook showing {text!r}")
 
 
 def _secret_key(home: Path) -> str:

@@ -8,7 +8,6 @@ import signal
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from kubernetes import client, config
 from agwlab.sandbox import ensure_running, status, stop
 from agwlab.sandbox.supervisor import read_state
 from agwlab.sandbox.paths import SandboxPaths
+from labtest import poll
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -95,10 +95,7 @@ def test_objects_survive_down_up_and_a_killed_process(home: Path) -> None:
     _core(info.kubeconfig).create_namespaced_config_map(
         "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="after-kill"), data={"b": "2"}))
     os.kill(info.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while status(home).running and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not status(home).running
+    poll(lambda: not status(home).running, timeout=10, what="the killed sandbox to count as stopped", every=0.05)
     info = ensure_running(home)
     core = _core(info.kubeconfig)
     assert core.read_namespaced_config_map("after-kill", "default").data == {"b": "2"}

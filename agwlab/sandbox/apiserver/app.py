@@ -24,16 +24,15 @@ from starlette.routing import Route, WebSocketRoute
 
 from ..kinds import KindInfo, by_resource
 from ..paths import SandboxPaths
-from ..schemas import keys_for
+from ..schemas import keys_for, list_key_defaults
 from ..store import BadRequest, Conflict, Invalid, NotFound, Store, StoreError, match_fields, match_labels
 from . import discovery, protobuf
 from .crds import install_crds
-from .defaults import list_key_defaults
 from .patch import json_patch, merge_patch, strategic_merge_patch
 from .portforward import portforward_endpoint
-from .service_proxy import proxy_to_service
 from .rbac import Attributes, Authorizer, install_rbac_defaults, request_verb
 from .reviews import self_review
+from .service_proxy import proxy_to_service
 from .tables import to_table
 from .tokens import ServiceAccountTokens
 from .users import ADMIN, UserInfo

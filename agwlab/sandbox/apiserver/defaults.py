@@ -15,19 +15,11 @@ Example:
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
-from collections.abc import Callable
-from typing import Any
 
-from ..kinds import KindInfo, by_resource
-from ..schemas import kind_schema, schema_at
+from ..kinds import KindInfo
 
-__all__ = ["apply_builtin_defaults", "default_pod_spec", "list_key_defaults"]
-
-# Built-in list-map keys the server defaults (Service ports, container ports: both keyed
-# by port and protocol). Custom kinds declare theirs with a schema ``default:``.
-_BUILTIN_KEY_DEFAULTS = {"protocol": "TCP"}
+__all__ = ["apply_builtin_defaults", "default_pod_spec"]
 
 
 def _hash(text: str) -> int:
@@ -38,33 +30,6 @@ def _cluster_ip(namespace: str, name: str) -> str:
     h = _hash(f"{namespace}/{name}")
     # 10.96.0.0/12 minus .0 and the kubernetes Service's 10.96.0.1
     return f"10.{96 + (h >> 16) % 16}.{(h >> 8) % 256}.{2 + h % 253}"
-
-
-@functools.cache
-def _key_defaults(group: str, plural: str, names: tuple[str, ...]) -> dict[str, Any]:
-    node = schema_at(kind_schema(group, plural), names)
-    if not node or node.get("type") != "array" or node.get("x-kubernetes-list-type") != "map":
-        return {}
-    props = (node.get("items") or {}).get("properties") or {}
-    info = by_resource(group, plural)
-    out: dict[str, Any] = {}
-    for key in node.get("x-kubernetes-list-map-keys") or []:
-        sub = props.get(key) or {}
-        if "default" in sub:
-            out[key] = sub["default"]
-        elif info is not None and not info.custom and key in _BUILTIN_KEY_DEFAULTS:
-            out[key] = _BUILTIN_KEY_DEFAULTS[key]
-    return out
-
-
-def list_key_defaults(group: str, plural: str) -> Callable[[tuple[str, ...]], dict[str, Any]]:
-    """A ``names -> {key: default}`` function: the defaults of a kind's list-map keys.
-
-    Example:
-        >>> list_key_defaults("", "services")(("spec", "ports"))
-        {'protocol': 'TCP'}
-    """
-    return lambda names: _key_defaults(group, plural, tuple(names))
 
 
 def default_pod_spec(spec: dict) -> None:

@@ -17,8 +17,8 @@ import copy
 import json
 from typing import Any
 
+from ..fieldsets import KeyDefaults, KeysFor
 from ..store import BadRequest
-from .fieldsets import KeyDefaults, KeysFor
 
 __all__ = ["json_patch", "merge_patch", "strategic_merge_patch"]
 

@@ -30,6 +30,15 @@ from prometheus_client import Gauge
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
+from ...wire.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    accepts,
+    error_message,
+    initialize,
+    notification,
+)
+from ...wire.sse import sse_frame
 from .config import MCPBackend
 from .context import RequestContext
 from .mcp_session import (
@@ -42,7 +51,6 @@ from .mcp_session import (
     classify,
 )
 from .mcp_upstream import UpstreamError
-from ...mcp_wire import INTERNAL_ERROR, INVALID_REQUEST, accepts, error_message, sse_frame
 
 if TYPE_CHECKING:
     from .state import ProxyState
@@ -427,16 +435,7 @@ async def _stateless_message(
         return Response(status_code=202)
     session = MCPSession(backend, state.http, version=_version(state))
     version = request.headers.get("mcp-protocol-version") or _DEFAULT_PROTOCOL
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": version,
-            "capabilities": {},
-            "clientInfo": {"name": "agentgateway", "version": "1"},
-        },
-    }
+    init = initialize(0, client_name="agentgateway", client_version="1", protocol_version=version)
     try:
         try:
             await session.initialize(init, hook)
@@ -446,7 +445,7 @@ async def _stateless_message(
                 ctx, state, Routing(method=method, resource_type=resource_type, resource=resource), None
             )
             return _json_error(_send_failed(ctx, message.get("id"), SendFailed(str(e))))
-        await session.notify({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        await session.notify(notification("notifications/initialized"))
         return await _in_session(ctx, state, session, None, message, hook)
     finally:
         await session.close()

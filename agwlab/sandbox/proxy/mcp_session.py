@@ -30,6 +30,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ...names import TESTED_VERSION
+from ...wire.jsonrpc import request
 from .config import MCPBackend, MCPTarget
 from .mcp_upstream import StreamableUpstream, Upstream, UpstreamError, open_upstream
 
@@ -294,7 +295,7 @@ class MCPSession:
         for target, upstream in self.upstreams.items():
             try:
                 with hook(target, method, None) as headers:
-                    response = await upstream.request({"jsonrpc": "2.0", "id": 0, "method": method}, headers)
+                    response = await upstream.request(request(0, method), headers)
             except UpstreamError:
                 continue
             for item in (response.get("result") or {}).get(key, []):

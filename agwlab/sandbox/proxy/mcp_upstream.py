@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 
-from ...mcp_wire import SSEEvent, aiter_sse, is_response
+from ...wire.jsonrpc import is_response
+from ...wire.sse import SSEEvent, aiter_sse
 from .config import MCPTarget
 from .upstream import UpstreamError
 

@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["SCHEMA_DIR", "keys_for", "kind_schema", "schema_at"]
+from ..kinds import by_resource
+
+__all__ = ["SCHEMA_DIR", "keys_for", "kind_schema", "list_key_defaults", "schema_at"]
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 
@@ -68,3 +72,35 @@ def _keys(group: str, plural: str, names: tuple[str, ...]) -> tuple[str, ...] | 
 def keys_for(group: str, plural: str):
     """A ``names -> merge keys`` function for one kind (``None`` for atomic lists)."""
     return lambda names: _keys(group, plural, tuple(names))
+
+
+# Built-in list-map keys the server defaults (Service ports, container ports: both keyed
+# by port and protocol). Custom kinds declare theirs with a schema ``default:``.
+_BUILTIN_KEY_DEFAULTS = {"protocol": "TCP"}
+
+
+@functools.cache
+def _key_defaults(group: str, plural: str, names: tuple[str, ...]) -> dict[str, Any]:
+    node = schema_at(kind_schema(group, plural), names)
+    if not node or node.get("type") != "array" or node.get("x-kubernetes-list-type") != "map":
+        return {}
+    props = (node.get("items") or {}).get("properties") or {}
+    info = by_resource(group, plural)
+    out: dict[str, Any] = {}
+    for key in node.get("x-kubernetes-list-map-keys") or []:
+        sub = props.get(key) or {}
+        if "default" in sub:
+            out[key] = sub["default"]
+        elif info is not None and not info.custom and key in _BUILTIN_KEY_DEFAULTS:
+            out[key] = _BUILTIN_KEY_DEFAULTS[key]
+    return out
+
+
+def list_key_defaults(group: str, plural: str) -> Callable[[tuple[str, ...]], dict[str, Any]]:
+    """A ``names -> {key: default}`` function: the defaults of a kind's list-map keys.
+
+    Example:
+        >>> list_key_defaults("", "services")(("spec", "ports"))
+        {'protocol': 'TCP'}
+    """
+    return lambda names: _key_defaults(group, plural, tuple(names))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agwlab.sandbox.apiserver.defaults import list_key_defaults
 from agwlab.sandbox.apiserver.patch import json_patch, merge_patch, strategic_merge_patch
-from agwlab.sandbox.schemas import keys_for
+from agwlab.sandbox.schemas import keys_for, list_key_defaults
 from agwlab.sandbox.store import BadRequest
 
 

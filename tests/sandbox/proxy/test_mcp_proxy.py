@@ -23,9 +23,10 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
 from agwlab.sandbox.proxy import ProxyWorkload
+from agwlab.wait import attempt
 from agwlab.sandbox.proxy.config import MCPBackend, MCPTarget, TracingConfig
 from agwlab.sandbox.proxy.mcp import shutdown
-from agwlab.mcp_wire import SSEParser
+from agwlab.wire.sse import SSEParser
 from agwlab.sandbox.workloads.collector import create_http_app
 from agwlab.sandbox.workloads.lab_website import LabWebsiteWorkload
 from agwlab.sandbox.workloads.website_fetcher import WebsiteFetcherWorkload
@@ -230,12 +231,7 @@ def text_of(reply: dict[str, Any]) -> str:
 
 
 def wait_for_log(path: Path, needle: str, timeout: float = 5.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        text = path.read_text()
-        if needle in text or time.monotonic() > deadline:
-            return text
-        time.sleep(0.05)
+    return attempt(lambda: (lambda text: (needle in text, text))(path.read_text()), timeout=timeout, interval=0.05)[1]
 
 
 def listen_in_thread(
@@ -544,11 +540,11 @@ def test_traceparent_goes_upstream_and_each_message_gets_a_server_span(
                 for scope_spans in resource_spans.scope_spans for span in scope_spans.spans
                 if span.trace_id.hex() == trace_id]
 
-    deadline = time.monotonic() + 10
-    while "tools/call echo" not in {s.name for s in spans()} and time.monotonic() < deadline:
+    def flushed() -> tuple[bool, list[Any]]:
         lab["proxy"].state.tracing.force_flush()
-        time.sleep(0.05)
-    found = spans()
+        return "tools/call echo" in {s.name for s in spans()}, spans()
+
+    found = attempt(flushed, timeout=10, interval=0.05)[1]
     by_name = {s.name: s for s in found}
     # v1.4.1: one Server span per HTTP request, one Server span per JSON-RPC message under it
     # (named after the method, tools/call <target>), no attributes, and no span per upstream call.

@@ -7,7 +7,6 @@ import gzip
 import json
 import re
 import secrets
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agwlab.sandbox.workloads.collector import CollectorWorkload
 from harness import LoopThread, free_port, make_pod
+from labtest import poll
 
 IP = "127.78.1.20"
 
@@ -42,14 +42,8 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
 
 
 def wait_for(path: Path, needle: str, timeout: float = 10.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        text = path.read_text()
-        if needle in text:
-            return text
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{needle!r} not in the collector log:\n{text[-2000:]}")
-        time.sleep(0.02)
+    return poll(lambda: (lambda text: text if needle in text else None)(path.read_text()),
+                timeout=timeout, what=f"{needle!r} in the collector log", every=0.02)
 
 
 def send_spans(exporter: Any) -> tuple[str, str, str]:

@@ -1,17 +1,8 @@
-"""SSE framing and parsing, Accept checks and JSON-RPC helpers."""
+"""SSE framing and parsing."""
 
 from __future__ import annotations
 
-from agwlab.mcp_wire import (
-    SSEEvent,
-    SSEParser,
-    accepts,
-    error_message,
-    is_notification,
-    is_request,
-    is_response,
-    sse_frame,
-)
+from agwlab.wire.sse import SSEEvent, SSEParser, iter_sse, sse_frame
 
 
 def test_frame_round_trips_through_the_parser() -> None:
@@ -41,23 +32,8 @@ def test_parser_keeps_state_across_feeds() -> None:
     assert parser.feed("") == []
 
 
-def test_accepts() -> None:
-    both = ("application/json", "text/event-stream")
-    assert accepts("application/json, text/event-stream", *both)
-    assert accepts("text/event-stream;q=0.9,application/json", *both)
-    assert not accepts("*/*", *both)  # curl's default is not enough
-    assert not accepts("application/json", *both)
-    assert not accepts(None, *both)
-
-
-def test_message_kinds() -> None:
-    assert is_request({"jsonrpc": "2.0", "id": 0, "method": "ping"})
-    assert is_notification({"jsonrpc": "2.0", "method": "notifications/initialized"})
-    assert not is_request({"jsonrpc": "2.0", "method": "notifications/initialized"})
-    assert is_response({"jsonrpc": "2.0", "id": 1, "result": {}})
-    assert is_response(error_message(1, -32603, "failed to send message: x"))
-    assert error_message(3, -32602, "bad", {"k": 1})["error"] == {
-        "code": -32602,
-        "message": "bad",
-        "data": {"k": 1},
-    }
+def test_iter_sse_yields_events_as_lines_complete() -> None:
+    lines = iter(["event: endpoint", "data: /sse?sessionId=1", "", "data: {}", ""])
+    events = iter_sse(lines)
+    assert next(events) == SSEEvent("endpoint", "/sse?sessionId=1")
+    assert next(lines) == "data: {}"  # the first event came before the rest was read

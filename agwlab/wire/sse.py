@@ -1,39 +1,19 @@
-"""MCP on the wire: Server-Sent Events framing and JSON-RPC message helpers.
+"""Server-Sent Events: parsing a stream into events, and writing one event.
 
-Protocol only, no state: shared by the lab's MCP client (``agwlab.mcp``), which shows
-learners the frames exactly as they travel, and the sandbox gateway's MCP handling
-(``agwlab.sandbox.proxy.mcp``).
+Example:
+    >>> events = SSEParser().feed_text("event: endpoint\\ndata: /sse?sessionId=1\\n\\n")
+    >>> events[0].event, events[0].data
+    ('endpoint', '/sse?sessionId=1')
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = [
-    "INTERNAL_ERROR",
-    "INVALID_PARAMS",
-    "INVALID_REQUEST",
-    "METHOD_NOT_FOUND",
-    "PARSE_ERROR",
-    "SSEEvent",
-    "SSEParser",
-    "accepts",
-    "aiter_sse",
-    "error_message",
-    "is_notification",
-    "is_request",
-    "is_response",
-    "sse_frame",
-]
-
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
+__all__ = ["SSEEvent", "SSEParser", "aiter_sse", "iter_sse", "sse_frame"]
 
 
 @dataclass(frozen=True)
@@ -115,36 +95,8 @@ async def aiter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:
             yield event
 
 
-def accepts(header: str | None, *media_types: str) -> bool:
-    """True when an ``Accept`` header names every one of ``media_types``.
-
-    Wildcards do not count: agentgateway wants both types spelled out, so curl's default
-    ``Accept: */*`` gets a 406.
-    """
-    listed = {part.split(";")[0].strip().lower() for part in (header or "").split(",")}
-    return all(m in listed for m in media_types)
-
-
-def is_request(message: Any) -> bool:
-    """A JSON-RPC request: has a ``method`` and an ``id``."""
-    return isinstance(message, dict) and "method" in message and message.get("id") is not None
-
-
-def is_notification(message: Any) -> bool:
-    """A JSON-RPC notification: has a ``method`` and no ``id``."""
-    return isinstance(message, dict) and "method" in message and message.get("id") is None
-
-
-def is_response(message: Any) -> bool:
-    """A JSON-RPC response: an ``id`` with a ``result`` or an ``error``, no ``method``."""
-    return (
-        isinstance(message, dict) and "method" not in message and ("result" in message or "error" in message)
-    )
-
-
-def error_message(id_: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
-    """A JSON-RPC error response."""
-    error: dict[str, Any] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return {"jsonrpc": "2.0", "id": id_, "error": error}
+def iter_sse(lines: Iterable[str]) -> Iterator[SSEEvent]:
+    """Events from lines (e.g. ``httpx.Response.iter_lines()``), as they complete."""
+    parser = SSEParser()
+    for line in lines:
+        yield from parser.feed(line.rstrip("\r\n"))

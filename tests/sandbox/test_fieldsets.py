@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agwlab.sandbox.apiserver.fieldsets import from_fields_v1, leaves, merge_apply, remove_path, to_fields_v1
+from agwlab.sandbox.fieldsets import from_fields_v1, leaves, merge_apply, remove_path, to_fields_v1
 from agwlab.sandbox.schemas import keys_for
 
 
