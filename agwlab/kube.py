@@ -284,7 +284,8 @@ def get(
     resource = _resource(lab, kind, api_version)
     ns = (namespace or "default") if resource.namespaced else None
     try:
-        return lab.dynamic.get(resource, name=name, namespace=ns, _request_timeout=_TIMEOUT).to_dict()
+        found: dict[str, Any] = lab.dynamic.get(resource, name=name, namespace=ns, _request_timeout=_TIMEOUT).to_dict()
+        return found
     except Exception as exc:
         err = from_api_error(exc, action="get", kind=resource.kind, name=name)
         if isinstance(err, NotFound):
@@ -565,5 +566,5 @@ def logs(
                 continue  # the Pod went away or has not started yet
             raise err from None
         # Raw bytes: the client would otherwise json-decode a log that happens to be one JSON line.
-        chunks.append(response.data.decode("utf-8", "replace"))
+        chunks.append(response.data.decode("utf-8", "replace"))  # type: ignore[attr-defined]
     return "".join(c if c.endswith("\n") or not c else c + "\n" for c in chunks)

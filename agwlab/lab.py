@@ -119,7 +119,7 @@ class Lab:
                 f"there is no Gateway {self.gateway_namespace}/{self.gateway_name} yet: "
                 "run the Gateway step of 01-claude-llm-connection first"
             ) from None
-        addresses = (gw.get("status") or {}).get("addresses") or []
+        addresses = (gw.get("status") or {}).get("addresses") or []  # type: ignore[union-attr]
         if addresses and addresses[0].get("value"):
             return str(addresses[0]["value"])
         svc = kube.get(self, "Service", self.gateway_name, self.gateway_namespace, missing_ok=True) or {}

@@ -50,6 +50,7 @@ _HINTS = {
     "and read its Accepted condition",
     502: "the gateway could not understand the upstream's answer",
     503: "the gateway could not reach the upstream: check network egress to api.anthropic.com",
+    504: "the upstream took too long: retry, or ask for a shorter answer",
 }
 # agentgateway v1.4.1 answers 503 for two different things; the body says which.
 _HINTS_503 = {
@@ -57,7 +58,6 @@ _HINTS_503 = {
     "send an OpenAI chat-completions body (a JSON object with messages, and a model unless the "
     "backend {n.llm_backend} pins one)",
     "upstream call failed": "the gateway could not reach the upstream: check network egress to api.anthropic.com",
-    504: "the upstream took too long: retry, or ask for a shorter answer",
 }
 
 

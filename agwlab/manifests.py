@@ -106,7 +106,8 @@ class Manifest:
 
     @property
     def namespace(self) -> str | None:
-        return self.obj["metadata"].get("namespace")
+        namespace = self.obj["metadata"].get("namespace")
+        return str(namespace) if namespace is not None else None
 
     @property
     def api_version(self) -> str:
@@ -198,7 +199,7 @@ def anthropic_secret(api_key: ApiKey | str | None, names: Names = DEFAULT_NAMES)
         names: the lab's names (``lab.names``).
     """
     value = api_key.reveal() if isinstance(api_key, ApiKey) else (api_key or _KEY_PLACEHOLDER)
-    obj = {
+    obj: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": _meta(names.secret, names.namespace, app=names.gateway),

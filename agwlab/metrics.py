@@ -104,7 +104,7 @@ def _api(lab: Lab | str, path: str, params: dict[str, Any] | list[tuple[str, str
     url = _url(lab)
     access = _access(lab)
     try:
-        response = httpx.get(f"{url}{path}", params=params, timeout=10, headers=access.headers,
+        response = httpx.get(f"{url}{path}", params=params, timeout=10, headers=access.headers,  # type: ignore[arg-type]
                              verify=access.ssl_context())
     except httpx.HTTPError as exc:
         raise PrometheusUnavailable(

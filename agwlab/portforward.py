@@ -82,15 +82,15 @@ class PortForward:
 
         running = [p for p in pods if usable(p)]
         if not running:
-            phases = ", ".join(f"{p.metadata.name}: {p.status.phase}" for p in pods) or "no Pods"
+            phases = ", ".join(f"{p.metadata.name}: {p.status.phase}" for p in pods) or "no Pods"  # type: ignore[union-attr]
             raise PortForwardError(
                 f"no running Pod matches {self.selector} in {self.namespace} ({phases}): "
                 "wait until it is Running (kubectl get pods -n " + self.namespace + ")")
-        names = [p.metadata.name for p in running]
+        names = [p.metadata.name for p in running]  # type: ignore[union-attr]
         if self._pod in names:
             return self._pod  # type: ignore[return-value]
-        newest = max(running, key=lambda p: p.metadata.creation_timestamp)
-        return str(newest.metadata.name)
+        newest = max(running, key=lambda p: p.metadata.creation_timestamp)  # type: ignore[arg-type, return-value, union-attr]
+        return str(newest.metadata.name)  # type: ignore[union-attr]
 
     def _open(self) -> Any:
         with self._lock:

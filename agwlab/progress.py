@@ -39,7 +39,7 @@ def entry_key(stage: str, step: str) -> str:
 def record(lab: Lab, result: CheckResult) -> None:
     """Record one check's result in ``lab.names.namespace`` (best effort, never raises)."""
     from kubernetes.client import CoreV1Api
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.rest import ApiException  # type: ignore[attr-defined]
 
     entry = json.dumps({"stage": result.stage, "step": result.step, "ok": result.ok, "what": result.what[:200],
                         "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
@@ -52,7 +52,7 @@ def record(lab: Lab, result: CheckResult) -> None:
         except ApiException as exc:
             if exc.status != 404:
                 raise
-            api.create_namespaced_config_map(ns, {"metadata": {"name": PROGRESS_CONFIGMAP,
+            api.create_namespaced_config_map(ns, {"metadata": {"name": PROGRESS_CONFIGMAP,  # type: ignore[arg-type]
                                                                "labels": {"agwlab/progress": "true"}}, **body},
                                              _request_timeout=(3, 5))
     except Exception as exc:  # noqa: BLE001 - progress is for the instructor; the learner's check goes on

@@ -568,7 +568,7 @@ def preflight(lab: Lab) -> list[Any]:
         available = kube.conditions(deploy).get("Available", {}).get("status")
         if available != "True":
             return False, f"deploy/{lab.names.collector} in {lab.telemetry_namespace}: Available={available}"
-        return collector_probe(lab)()
+        return collector_probe(lab)()  # type: ignore[no-any-return]
 
     results.append(
         check(
@@ -717,7 +717,7 @@ def leftovers(lab: Lab) -> list[str]:
         where = f"{namespace}/" if namespace else ""
         if f"{kind}/{where}{name}" in found:
             continue
-        obj = kube.get(lab, kind, name, namespace, missing_ok=True)
+        obj = kube.get(lab, kind, name, namespace, missing_ok=True)  # type: ignore[assignment]
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
             continue
         mine, why = whose(obj, kind)

@@ -85,7 +85,7 @@ def kubectl(sandbox, kubectl_bin: str) -> Kubectl:  # type: ignore[no-untyped-de
 
 @pytest.fixture(scope="session")
 def api_client(sandbox):  # type: ignore[no-untyped-def]
-    from kubernetes import client, config
+    from kubernetes import config
 
     return config.new_client_from_config(config_file=str(sandbox.kubeconfig))
 

@@ -38,7 +38,7 @@ def test_key_box_keeps_the_key_in_the_kernel_and_clears_itself(rendering):
 
 def test_key_box_refuses_what_is_not_a_key_and_keeps_the_previous_one(rendering):
     box = widgets.api_key_box()
-    (password, back), status = box.children[0].children, box.children[1]
+    (password, _back), status = box.children[0].children, box.children[1]
     password.value = KEY
     password.value = "hello-this-is-not-a-key"
     assert password.value == ""

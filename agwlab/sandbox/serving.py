@@ -185,7 +185,7 @@ class BoundServer:
                                          on_connect=on_connect)
         config = uvicorn.Config(
             app, log_level="warning", lifespan="off", access_log=False, log_config=None, http=protocol,
-            server_header=False, timeout_graceful_shutdown=1, timeout_keep_alive=idle_timeout, backlog=2048,
+            server_header=False, timeout_graceful_shutdown=1, timeout_keep_alive=idle_timeout, backlog=2048,  # type: ignore[arg-type]
             interface="asgi3", proxy_headers=False,
         )
         self.server = _QuietServer(config)

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 import json
 import logging
@@ -448,7 +449,7 @@ class Store:
         return entry
 
     def _update_managed(self, info: _kinds.KindInfo, old: dict | None, new: dict, manager: str,
-                        subresource: str | None) -> list[dict]:
+                        subresource: str | None) -> builtins.list[dict]:
         """managedFields after an Update: the manager takes what changed; others lose it."""
         keys = keys_for(info.group, info.plural)
         new_leaves = fieldsets.leaves(new, keys)
@@ -525,7 +526,7 @@ class Store:
         return json.loads(json.dumps(obj))
 
     def _finish_update(self, info: _kinds.KindInfo, key: tuple[str, str], old: dict, new: dict,
-                       managed: list[dict]) -> dict:
+                       managed: builtins.list[dict]) -> dict:
         meta, old_meta = _meta(new), old["metadata"]
         for k in ("uid", "creationTimestamp", "name"):
             if k in old_meta:
@@ -690,7 +691,7 @@ class Store:
             if entry.get("manager") == field_manager and entry.get("operation") == "Apply" \
                     and entry.get("subresource") == subresource:
                 managed.append(mine)  # keep the entry's place, so a no-op apply stays a no-op
-                mine = None
+                mine = None  # type: ignore[assignment]
                 continue
             paths = fieldsets.from_fields_v1(entry.get("fieldsV1") or {})
             kept = paths - taken

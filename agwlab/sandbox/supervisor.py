@@ -233,8 +233,8 @@ def stop(home: Path | None = None, *, grace: float = 10.0) -> bool:
         state = read_state(paths)
         pid = state.get("pid")
         was_running = _pid_alive(pid)
-        if was_running:
-            _terminate(pid, grace=grace)
+        if was_running and pid is not None:
+            _terminate(int(pid), grace=grace)
         kill_leftover_children(paths)
         if state:
             state["ready"] = False

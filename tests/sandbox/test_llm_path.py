@@ -5,11 +5,8 @@ access log, metrics (scraped by the real Prometheus) and traces."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import time
-from pathlib import Path
 from typing import Any
 
 import httpx

@@ -74,7 +74,7 @@ def test_requires_the_bearer_token(home: Path) -> None:
 
 
 def test_binds_loopback_only(home: Path) -> None:
-    info = ensure_running(home)
+    ensure_running(home)
     state = read_state(SandboxPaths.for_home(home))
     out = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout
     mine = [line for line in out.splitlines() if f"pid={state['pid']}," in line]

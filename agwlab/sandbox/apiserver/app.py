@@ -499,7 +499,7 @@ class _Server:
             current = self.store.get(info.group, info.plural, cfg["metadata"].get("namespace"),
                                      cfg["metadata"].get("name") or "")
             result = self.store.apply(cfg, field_manager=manager, force=force, subresource=sub,
-                                      prepare=lambda o: admit(o, field_validation="Ignore", info=info,
+                                      prepare=lambda o: admit(o, field_validation="Ignore", info=info,  # type: ignore[arg-type]
                                                               subresource=sub, old=current) and None)
             return _json(result, warnings=warnings)
         if ctype not in ("application/merge-patch+json", "application/json-patch+json",
@@ -612,7 +612,7 @@ class _Server:
             return encode("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version, "metadata": meta})
 
         async def stream() -> AsyncIterator[bytes]:
-            matched: set[tuple[str, str]] = set()
+            matched: set[tuple[str, ...]] = set()
             try:
                 for obj in initial:
                     key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])

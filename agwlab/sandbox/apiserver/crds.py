@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 
 from ..kinds import KindInfo, all_kinds
@@ -26,7 +28,7 @@ _BUNDLE = "gateway.networking.k8s.io/bundle-version"
 
 def crd_object(info: KindInfo) -> dict:
     """The CustomResourceDefinition for one custom kind (spec and an Established status)."""
-    names = {"kind": info.kind, "listKind": info.list_kind, "plural": info.plural, "singular": info.singular}
+    names: dict[str, Any] = {"kind": info.kind, "listKind": info.list_kind, "plural": info.plural, "singular": info.singular}
     if info.short_names:
         names["shortNames"] = list(info.short_names)
     if info.categories:
@@ -37,7 +39,7 @@ def crd_object(info: KindInfo) -> dict:
         if c.description:
             col["description"] = c.description
         if c.priority:
-            col["priority"] = c.priority
+            col["priority"] = c.priority  # type: ignore[assignment]
         columns.append(col)
     version = {"name": info.version, "served": True, "storage": True,
                "schema": {"openAPIV3Schema": kind_schema(info.group, info.plural) or {"type": "object"}},

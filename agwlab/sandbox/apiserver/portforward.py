@@ -173,7 +173,7 @@ async def _channels(websocket: WebSocket, where: _Where, ports: list[int]) -> No
     try:
         if pumps:
             # the forward ends when the Pod side of every port has closed, or the client leaves
-            await asyncio.wait([reading, asyncio.gather(*pumps)], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([reading, asyncio.gather(*pumps)], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
         else:
             await asyncio.wait_for(asyncio.shield(reading), 1)
     except (TimeoutError, OSError):
@@ -253,7 +253,7 @@ class _SpdySession:
                 pair.task = asyncio.create_task(self.forward(pair))
         elif frame.kind == "data":
             request, kind = self.by_stream.get(frame.stream_id, ("", ""))
-            pair = self.pairs.get(request)
+            pair = self.pairs.get(request)  # type: ignore[assignment]
             if pair is None or kind != "data":
                 return True
             if frame.data:
@@ -268,7 +268,7 @@ class _SpdySession:
                     pair.writer.write_eof()
         elif frame.kind == "rst_stream":
             request, _kind = self.by_stream.pop(frame.stream_id, ("", ""))
-            pair = self.pairs.get(request)
+            pair = self.pairs.get(request)  # type: ignore[assignment]
             if pair is not None and pair.writer is not None:
                 pair.writer.close()
         elif frame.kind == "ping":

@@ -62,7 +62,7 @@ def _fields(buf: bytes) -> list[tuple[int, int, Any]]:
             value, pos = int.from_bytes(buf[pos:pos + 8], "little"), pos + 8
         elif wire == 2:
             size, pos = _varint(buf, pos)
-            value, pos = buf[pos:pos + size], pos + size
+            value, pos = buf[pos:pos + size], pos + size  # type: ignore[assignment]
         elif wire == 5:
             value, pos = int.from_bytes(buf[pos:pos + 4], "little"), pos + 4
         else:

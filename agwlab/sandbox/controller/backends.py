@@ -131,7 +131,7 @@ def _mcp_targets(store: Any, cluster: Cluster, obj: dict[str, Any]) -> list[MCPT
     for t in ((obj.get("spec") or {}).get("mcp") or {}).get("targets") or []:
         if "static" in t:
             st = t["static"]
-            protocol = st.get("protocol") or "StreamableHTTP"
+            protocol: Any = st.get("protocol") or "StreamableHTTP"
             path = st.get("path") or ("/sse" if protocol == "SSE" else "/mcp")
             port = int(st.get("port", 80))
             host = st.get("host") or f"{(st.get('backendRef') or {}).get('name', '')}.{ns}.svc.cluster.local"

@@ -98,7 +98,7 @@ def _proxy_objects(gw: dict[str, Any], class_name: str) -> list[tuple[str, str, 
             "  readinessAddr: 0.0.0.0:15021\n"
         )},
     }
-    checksum = hashlib.sha256(configmap["data"]["config.yaml"].encode()).hexdigest()
+    checksum = hashlib.sha256(configmap["data"]["config.yaml"].encode()).hexdigest()  # type: ignore[index]
     probe = {"httpGet": {"path": "/healthz/ready", "port": 15021}}
     deploy = {
         "apiVersion": "apps/v1",
@@ -256,7 +256,7 @@ def reconcile_gateways(
             for k in ("sectionName", "port"):
                 if k in ref:
                     out_ref[k] = ref[k]
-            prev = next((p for p in old_parents if _parent_key(p.get("parentRef") or {}) == _parent_key(out_ref)), {})
+            prev: dict[str, Any] = next((p for p in old_parents if _parent_key(p.get("parentRef") or {}) == _parent_key(out_ref)), {})
             old_conds = prev.get("conditions")
             ctrl = classes[view.class_name]
             listeners = [lst for lst in (view.obj.get("spec") or {}).get("listeners") or []

@@ -116,7 +116,7 @@ def reconcile_replicasets(store: Any, pods: list[dict[str, Any]]) -> list[dict[s
             meta = template.get("metadata") or {}
             pod_spec = template.get("spec") or {}
             pod_spec.setdefault("nodeName", "agwlab-sandbox")
-            pod = {
+            pod: dict[str, Any] = {
                 "apiVersion": "v1",
                 "kind": "Pod",
                 "metadata": {

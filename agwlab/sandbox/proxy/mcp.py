@@ -384,7 +384,7 @@ async def _streamable_post(
         return await _stateless_message(request, ctx, backend, state, message, hook)
     if not session_id:
         return _reject(ctx, 400, "mcp: session header is required for non-initialize requests")
-    session = gateway.sessions.get(session_id)
+    session = gateway.sessions.get(session_id)  # type: ignore[assignment]
     if session is None:
         ctx.log["mcp.session.id"] = session_id
         return _reject(ctx, 404, "mcp: session not found")
@@ -477,7 +477,7 @@ async def _legacy_sse(
     if not sid:
         return _reject(ctx, 422, "mcp: sessionId query parameter is required")
     ctx.log["mcp.session.id"] = sid
-    session = gateway.sessions.get_local(sid)
+    session = gateway.sessions.get_local(sid)  # type: ignore[assignment]
     if session is None:
         return _reject(ctx, 404, "mcp: session not found")
     message = await _read_message(request, ctx)

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -355,7 +355,7 @@ class ProxyWorkload:
             ]
         sent = 0
 
-        async def counting_send(message: dict) -> None:
+        async def counting_send(message: MutableMapping[str, Any]) -> None:
             nonlocal sent
             if message["type"] == "http.response.start":
                 ctx.status = message["status"]

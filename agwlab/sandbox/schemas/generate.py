@@ -178,7 +178,9 @@ def proto_messages(proto_dir: Path) -> dict[str, dict[str, list]]:
     out: dict[str, dict[str, list]] = {}
     for path in sorted(proto_dir.rglob("generated.proto")):
         text = path.read_text()
-        package = re.search(r"^package ([\w.]+);", text, re.MULTILINE).group(1)
+        found = re.search(r"^package ([\w.]+);", text, re.MULTILINE)
+        assert found is not None, "a .proto file without a package line"
+        package = found.group(1)
         text = re.sub(r"//[^\n]*", "", text)
         names = set(re.findall(r"^message (\w+) \{", text, re.MULTILINE))
         for m in _MESSAGE.finditer(text):
