@@ -672,7 +672,7 @@ def cleanup(lab: Lab, *, timeout: float = 60) -> list[str]:
 
     done = []
     gateway_gone = True
-    for kind, name, namespace in reversed(lab_objects(lab.names)):
+    for kind, name, namespace in reversed(_own_objects(lab)):
         obj = kube.get(lab, kind, name, namespace, missing_ok=True)
         where = f"{namespace}/" if namespace else ""
         label = f"{kind.lower()}/{where}{name}"
@@ -696,6 +696,17 @@ def cleanup(lab: Lab, *, timeout: float = 60) -> list[str]:
     return done
 
 
+def _own_objects(lab: Lab) -> list[tuple[str, str, str | None]]:
+    """The lab's objects this learner owns: all of them in the docs' layout; in a learner's own
+    namespace only those in it (the shared collector is the instructor's, and a namespaced
+    learner may have no permission outside their namespace)."""
+    objects = lab_objects(lab.names)
+    if lab.names == DEFAULT_NAMES:
+        return objects
+    mine = {lab.names.namespace, lab.names.mcp_namespace}
+    return [o for o in objects if o[2] in mine]
+
+
 def leftovers(lab: Lab) -> list[str]:
     """What of the lab is still in the cluster, each with why it counts as the lab's.
 
@@ -705,15 +716,19 @@ def leftovers(lab: Lab) -> list[str]:
     from . import kube
 
     found = []
-    kinds = dict.fromkeys(kind for kind, _, _ in lab_objects(lab.names))
+    own = _own_objects(lab)
+    kinds = dict.fromkeys(kind for kind, _, _ in own)
+    # in the docs' layout, look everywhere; a learner in their own namespace looks there only
+    where_to_look = [None] if lab.names == DEFAULT_NAMES else sorted({ns for _, _, ns in own if ns})
     for kind in kinds:
-        for obj in kube.list_objects(lab, kind, labels=dict(LAB_LABEL)):
+        listed = (o for ns in where_to_look for o in kube.list_objects(lab, kind, ns, labels=dict(LAB_LABEL)))
+        for obj in listed:
             meta = obj["metadata"]
             if meta.get("deletionTimestamp"):
                 continue
             where = f"{meta['namespace']}/" if meta.get("namespace") else ""
             found.append(f"{kind}/{where}{meta['name']}")
-    for kind, name, namespace in lab_objects(lab.names):
+    for kind, name, namespace in own:
         where = f"{namespace}/" if namespace else ""
         if f"{kind}/{where}{name}" in found:
             continue
