@@ -6,7 +6,7 @@ its check passed, red when it last failed, grey when not reached yet.
 (a button stops it); it is a shell over :func:`progress_chart`.
 
 Example:
-    >>> from agwlab import connect, instructor           # doctest: +SKIP
+    >>> from agwlab import connect, instructor
     >>> lab = connect()                                  # the instructor's context
     >>> instructor.progress_board(lab, every=10)         # doctest: +SKIP
 """

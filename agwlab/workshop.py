@@ -17,7 +17,7 @@ Nothing here touches objects it did not create: attendees are found by the label
 ``agwlab/attendee``.
 
 Example:
-    >>> from agwlab import connect, workshop                  # doctest: +SKIP
+    >>> from agwlab import connect, workshop
     >>> lab = connect()                                       # the instructor's context
     >>> [a.kubeconfig for a in workshop.create(lab, ["alice", "bob"])]  # doctest: +SKIP
     [PosixPath('/home/me/.agwlab/workshop/alice.kubeconfig'), ...]

@@ -29,7 +29,7 @@ def _prepare(*stages: str) -> None:
 @pytest.mark.parametrize("name", [m for m in MODULES if _examples(m)])
 def test_docstring_examples_run(name: str, request: pytest.FixtureRequest) -> None:
     tests = _examples(name)
-    sources = "".join(example.source for t in tests for example in t.examples)
+    sources = "".join(e.source for t in tests for e in t.examples if not e.options.get(doctest.SKIP))
     if "connect(" in sources:
         request.getfixturevalue("sandbox")
         # what a learner has applied by then: the MCP stage only where the example calls tools
