@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import nbformat
@@ -72,14 +71,11 @@ _seen: dict[str, str] = {}
 
 @pytest.mark.parametrize("name", ORDER, ids=[f"{i}-{n.removesuffix('.ipynb')}" for i, n in enumerate(ORDER)])
 def test_notebook_runs_and_never_shows_the_key(lab_env, name: str) -> None:  # type: ignore[no-untyped-def]
-    start = time.monotonic()
-    nb = _run(name)
-    elapsed = time.monotonic() - start
+    nb = _run(name)   # how long each takes is benchmarks/notebooks.py's business
     text = _outputs_text(nb)
     assert CANARY not in text, f"{name} printed the API key"
     assert CANARY_BODY not in text, f"{name} printed part of the API key"
     _seen[name] = text
-    assert elapsed < 60, f"{name} took {elapsed:.0f}s"
 
 
 def test_the_masked_key_is_what_appears(lab_env) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from kubernetes import client, config
@@ -61,27 +60,6 @@ def test_acknowledged_writes_survive_sigkill_and_restart(tmp_path):
         proc.wait(timeout=10)
         proc = start(root, port)
         assert "z" in {c.metadata.name for c in core_api(root).list_namespaced_config_map("lab").items}
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
-def test_write_speed_and_memory(tmp_path):
-    """Applying ~8 objects takes well under 100 ms; the server stays under 100 MB RSS."""
-    root = tmp_path / "sandbox"
-    proc = start(root, free_port())
-    try:
-        core = core_api(root)
-        core.list_namespace()  # warm the connection
-        t0 = time.perf_counter()
-        for i in range(8):
-            core.create_namespaced_config_map("default", client.V1ConfigMap(
-                metadata=client.V1ObjectMeta(name=f"s{i}"), data={"k": "v" * 100}))
-        elapsed = time.perf_counter() - t0
-        assert elapsed < 0.1, f"8 creates took {elapsed:.3f}s"
-        rss_kb = int(next(line for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
-                          if line.startswith("VmRSS")).split()[1])
-        assert rss_kb < 100 * 1024, f"RSS {rss_kb} kB"
     finally:
         proc.kill()
         proc.wait(timeout=10)
