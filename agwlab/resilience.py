@@ -125,9 +125,6 @@ def retry_policy(names: Names = DEFAULT_NAMES, *, attempts: int = 1, codes: tupl
 
 def _standin_call(lab: Lab, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     """Talk to the sandbox's Claude stand-in through the API server's service proxy."""
-    if lab.target != "sandbox":
-        raise LabError("outages are a feature of the sandbox's Claude stand-in; on a cluster, make the first "
-                       "provider fail another way, e.g. point it at a host that does not answer")
     namespace, service = _STANDIN
     client = lab.api_client
     # what `kubectl create --raw <path> -f outage.json` does: a request through the service proxy
@@ -137,6 +134,11 @@ def _standin_call(lab: Lab, method: str, body: dict[str, Any] | None = None) -> 
                                                              auth_settings=["BearerToken"])
     response = client.call_api(method_, url, header_params=headers, body=body_)
     response.read()
+    if response.status >= 300:
+        raise LabError(f"the Claude stand-in's outage control answered {response.status} "
+                       f"({(response.data or b'').decode('utf-8', 'replace')[:200]}): outages need the sandbox's "
+                       f"stand-in (Service {service.split(':')[0]} in {namespace}); on a cluster with the real API, "
+                       "make the first provider fail another way, e.g. point it at a host that does not answer")
     return json.loads(response.data or b"{}")  # type: ignore[no-any-return]
 
 
@@ -147,16 +149,17 @@ def outage(lab: Lab, *, model: str = PRIMARY_MODEL, status: int = 529, seconds: 
     ``rate_limit_error`` (with ``retry-after: 10``).
 
     Raises:
-        LabError: not in the sandbox.
+        LabError: there is no stand-in (a cluster that talks to the real API).
     """
     return _standin_call(lab, "POST", {"model": model, "status": status, "seconds": seconds})
 
 
 def end_outage(lab: Lab) -> dict[str, Any]:
-    """End every outage of the stand-in at once (nothing to do outside the sandbox)."""
-    if lab.target != "sandbox":
+    """End every outage of the stand-in at once (nothing to do where there is no stand-in)."""
+    try:
+        return _standin_call(lab, "DELETE")
+    except LabError:
         return {"outages": []}
-    return _standin_call(lab, "DELETE")
 
 
 @dataclass

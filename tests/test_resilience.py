@@ -3,7 +3,7 @@ CRDs, and the stand-in's outage control is reached through the API server's serv
 
 from __future__ import annotations
 
-import dataclasses
+import time
 
 import pytest
 
@@ -40,8 +40,21 @@ def test_an_outage_is_set_and_ended_through_the_service_proxy(sandbox) -> None: 
         assert resilience.end_outage(lab) == {"outages": []}
 
 
-def test_outages_need_the_sandbox(sandbox) -> None:  # type: ignore[no-untyped-def]
-    lab = dataclasses.replace(connect(), target="cluster")
-    with pytest.raises(LabError, match="sandbox's Claude stand-in"):
-        resilience.outage(lab)
-    assert resilience.end_outage(lab) == {"outages": []}
+def test_without_the_stand_in_an_outage_says_what_to_do_instead(sandbox, kubectl) -> None:  # type: ignore[no-untyped-def]
+    lab = connect()
+    kubectl("scale", "deploy/anthropic-standin", "-n", "agwlab-system", "--replicas=0")
+    try:
+        with pytest.raises(LabError, match="outages need the sandbox's stand-in"):
+            _wait_refused(lab)
+        assert resilience.end_outage(lab) == {"outages": []}
+    finally:
+        kubectl("scale", "deploy/anthropic-standin", "-n", "agwlab-system", "--replicas=1")
+        kubectl("rollout", "status", "deploy/anthropic-standin", "-n", "agwlab-system", "--timeout=60s")
+
+
+def _wait_refused(lab) -> None:  # type: ignore[no-untyped-def]
+    """Call the outage control until it is refused (the stand-in's Pod takes a moment to go)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        resilience.outage(lab, seconds=1)     # raises LabError once the stand-in is gone
+        time.sleep(0.2)
