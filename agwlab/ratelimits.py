@@ -22,14 +22,17 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
-
-from . import llm, metrics
+from . import llm
 from .lab import Lab
 from .manifests import Manifest
 from .names import DEFAULT_NAMES, LAB_LABEL, Names
+
+if TYPE_CHECKING:  # pandas and Prometheus load only when a table or chart is asked for
+    import pandas as pd
+
+    from . import metrics
 
 __all__ = [
     "CLIENT_HEADER",
@@ -131,6 +134,8 @@ class Burst:
 
     @property
     def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame(self.rows)
 
     def __str__(self) -> str:
@@ -200,6 +205,8 @@ def allowed_vs_limited(lab: Lab, route: str | None = None) -> metrics.Panel:
 
     ``reason`` is ``Upstream`` for answers from Claude and ``RateLimit`` for the gateway's 429s.
     """
+    from . import metrics
+
     ref = lab.names.route_ref(route or lab.names.llm_route)
     query = f'sum by (status, reason) (agentgateway_requests_total{{route="{ref}"}})'
     frame = metrics.instant(lab, query)

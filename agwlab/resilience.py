@@ -22,15 +22,18 @@ import html
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from . import llm, metrics
+from . import llm
 from .errors import LabError
 from .lab import Lab
 from .manifests import Manifest
 from .names import DEFAULT_NAMES, LAB_LABEL, Names
+
+if TYPE_CHECKING:  # pandas and Prometheus load only when a table or chart is asked for
+    import pandas as pd
+
+    from . import metrics
 
 __all__ = [
     "BACKUP_MODEL",
@@ -175,6 +178,8 @@ class Sample:
 
     @property
     def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame(self.rows)
 
     def __str__(self) -> str:
@@ -226,6 +231,8 @@ def wait_for_model(lab: Lab, model: str, *, timeout: float = 60, path: str = FAI
 
 def answers_by_model(lab: Lab, names: Names | None = None) -> metrics.Panel:
     """LLM answers on the failover route by the model that gave them, from Prometheus."""
+    from . import metrics
+
     n = names or lab.names
     query = (f'sum by (gen_ai_response_model) (agentgateway_gen_ai_client_token_usage_count'
              f'{{route="{n.route_ref(n.failover_route)}", gen_ai_token_type="input"}})')
