@@ -73,6 +73,8 @@ def groups(kubectl, gateway: str) -> Iterator[str]:  # type: ignore[no-untyped-d
     poll(lambda: _ask(gateway, "/failover").status_code == 200, what="the failover route")
     yield "/failover"
     kubectl("delete", "--raw", OUTAGE)
+    # other tests count the routes on this Gateway
+    kubectl("delete", "httproute,agentgatewaybackend", "failover", "-n", NS, "--ignore-not-found")
 
 
 def test_the_first_group_serves_while_it_is_healthy(kubectl, gateway: str, groups: str) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ input and output tokens) and ``controller/pkg/agentgateway/plugins/traffic_plugi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -60,6 +61,14 @@ def _until_limited(gateway: str, prefix: str, headers: dict[str, str] | None = N
         return seen[-1].status_code == 429
     poll(one, timeout=20, what=f"a 429 on {prefix}", every=0.05)
     return seen
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cleanup(kubectl) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    yield
+    # other tests count the routes on this Gateway
+    for name in ("rl-requests", "rl-tokens", "rl-clients"):
+        kubectl("delete", "httproute,agentgatewaypolicy", name, "-n", NS, "--ignore-not-found")
 
 
 @pytest.fixture(scope="module")
