@@ -50,7 +50,7 @@ def test_status_codes_map_to_named_errors():
 
 def test_no_status_means_the_cluster_is_unreachable():
     err = from_api_error(ConnectionRefusedError("refused"), action="get", kind="Gateway", name="g")
-    assert isinstance(err, ClusterUnreachable) and "sandbox up" in str(err)
+    assert isinstance(err, ClusterUnreachable) and "connect() starts it again" in str(err)
 
 
 def test_messages_never_carry_a_key():
