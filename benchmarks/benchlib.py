@@ -51,6 +51,7 @@ __all__ = [
     "SITE",
     "TRACING_POLICY",
     "counter_values",
+    "descendants",
     "fetcher_objects",
     "fresh_sandbox",
     "gateway_base",
@@ -216,6 +217,21 @@ def counter_values(url: str, family: str, keys: tuple[str, ...], **match: str) -
         if s.name.endswith("_total") and all(s.labels.get(k) == v for k, v in match.items()):
             k = tuple(s.labels.get(x, "") for x in keys)
             out[k] = out.get(k, 0.0) + s.value
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children, ...), read from /proc."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                kids = [int(x) for x in (task / "children").read_text().split()]
+            except OSError:
+                kids = []
+            out += kids
+            todo += kids
     return out
 
 

@@ -37,6 +37,7 @@ from benchlib import (
     FETCHER_NS,
     NS,
     REPO,
+    descendants,
     gateway_base,
     header,
     kube_clients,
@@ -64,20 +65,6 @@ def _kib(pid: int, field: str) -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     raise KeyError(field)
-
-
-def _descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                kids = [int(x) for x in (task / "children").read_text().split()]
-            except OSError:
-                kids = []
-            out += kids
-            todo += kids
-    return out
 
 
 def _cmd(pid: int) -> str:
@@ -164,7 +151,7 @@ def one_run() -> dict[str, Any]:
             httpx.post(f"{base}/anthropic", json={"messages": [{"role": "user", "content": "hi"}]}, timeout=5)
         out["rss_lab_kib"] = _kib(info.pid, "VmRSS")
         out["hwm_kib"] = _kib(info.pid, "VmHWM")
-        out["children"] = [(p, _kib(p, "VmRSS"), _cmd(p)) for p in _descendants(info.pid)]
+        out["children"] = [(p, _kib(p, "VmRSS"), _cmd(p)) for p in descendants(info.pid)]
         # the same objects again, created in a second namespace: what a create costs once the
         # sandbox has done its one-time work for these kinds (imports, the first Pods)
         server_side_apply(dyn, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": WARM_NS}}])

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import nbformat
-from benchlib import KEY, REPO, fresh_sandbox, header, percentile, report
+from benchlib import KEY, REPO, descendants, fresh_sandbox, header, percentile, report
 from nbclient import NotebookClient
 
 __all__ = ["main"]
@@ -43,20 +43,6 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
-def _descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                kids = [int(x) for x in (task / "children").read_text().split()]
-            except OSError:
-                kids = []
-            out += kids
-            todo += kids
-    return out
-
-
 class _Peak(threading.Thread):
     """Samples memory every second: the sandbox (and its children) and this process's kernels."""
 
@@ -69,8 +55,8 @@ class _Peak(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(1.0):
             self.sandbox = max(self.sandbox, _rss_mib(self.sandbox_pid))
-            self.children = max(self.children, sum(_rss_mib(p) for p in _descendants(self.sandbox_pid)))
-            self.kernels = max(self.kernels, sum(_rss_mib(p) for p in _descendants(os.getpid())))
+            self.children = max(self.children, sum(_rss_mib(p) for p in descendants(self.sandbox_pid)))
+            self.kernels = max(self.kernels, sum(_rss_mib(p) for p in descendants(os.getpid())))
 
 
 def main(n: int = 30) -> int:

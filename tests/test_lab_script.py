@@ -18,6 +18,28 @@ from harness import free_port
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _lab_start(args: list[str], env: dict[str, str], port: int, token: str) -> subprocess.Popen[str]:
+    """``./lab start [args]`` in its own process group, JupyterLab on ``port`` with ``token``."""
+    return subprocess.Popen(
+        [str(ROOT / "lab"), "start", *args, "--no-browser", f"--ServerApp.port={port}",
+         f"--IdentityProvider.token={token}"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _wait_until_answering(proc: subprocess.Popen[str], base: str, token: str, timeout: float = 90) -> None:
+    """Wait for JupyterLab's API; fail at once with ``./lab``'s output if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            if httpx.get(f"{base}/api/status", params={"token": token}, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"JupyterLab did not answer within {timeout:.0f} s")
+
+
 def test_lab_start_serves_the_first_notebook(tmp_path: Path) -> None:
     home = tmp_path / "home"
     tracked_before = (ROOT / "notebooks" / "00-setup.ipynb").read_bytes()
@@ -25,23 +47,10 @@ def test_lab_start_serves_the_first_notebook(tmp_path: Path) -> None:
     kept = copy.read_bytes() if copy.exists() else None  # a developer's own copy is put back afterwards
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "AGWLAB_HOME": str(home), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
-    proc = subprocess.Popen(
-        [str(ROOT / "lab"), "start", "--no-browser", f"--ServerApp.port={port}",
-         f"--IdentityProvider.token={token}"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = _lab_start([], env, port, token)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                if httpx.get(f"{base}/api/status", params={"token": token}, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError("JupyterLab did not answer within 90 s")
+        _wait_until_answering(proc, base, token)
         nb = httpx.get(f"{base}/api/contents/notebooks/00-setup.ipynb", params={"token": token}, timeout=10)
         assert nb.status_code == 200 and nb.json()["type"] == "notebook"
         # JupyterLab's autosave, as after running a cell: outputs go into the learner's copy only
@@ -82,23 +91,10 @@ def test_lab_start_cluster_starts_no_sandbox(tmp_path: Path, kind_sandbox) -> No
     env = {**os.environ, "AGWLAB_HOME": str(home), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
            "KUBECONFIG": str(kind_sandbox.kubeconfig)}
     env.pop("AGWLAB_TARGET", None)
-    proc = subprocess.Popen(
-        [str(ROOT / "lab"), "start", "--cluster", "--no-browser", f"--ServerApp.port={port}",
-         f"--IdentityProvider.token={token}"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = _lab_start(["--cluster"], env, port, token)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                if httpx.get(f"{base}/api/status", params={"token": token}, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError("JupyterLab did not answer within 90 s")
+        _wait_until_answering(proc, base, token)
         assert not status(home).running and not (home / "sandbox" / "state.json").exists()
         # ./lab execs JupyterLab, whose kernels inherit its environment: the cluster is the target
         environ = Path(f"/proc/{proc.pid}/environ").read_bytes()
