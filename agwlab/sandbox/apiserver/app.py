@@ -168,7 +168,11 @@ _IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
 def _field_validation(request: Request) -> str:
-    """``?fieldValidation=`` (``Strict`` when absent), refusing a value the real server refuses."""
+    """``?fieldValidation=``, refusing a value the real server refuses.
+
+    Absent, it is ``Warn`` (unknown fields pruned, with a warning), the API server's default since
+    Kubernetes 1.23; kubectl sends ``Strict`` itself.
+    """
     value = request.query_params.get("fieldValidation", "")
     if value not in _FIELD_VALIDATION:
         options = _OPTIONS_KIND.get(request.method, "CreateOptions")
@@ -179,7 +183,7 @@ def _field_validation(request: Request) -> str:
                                "causes": [{"reason": "FieldValueNotSupported", "field": "fieldValidation",
                                            "message": f"Unsupported value: {json.dumps(value)}: supported "
                                                       f"values: {supported}"}]})
-    return value or "Strict"
+    return value or "Warn"
 
 
 def _scale_of(obj: dict) -> dict:

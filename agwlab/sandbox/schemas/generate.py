@@ -10,13 +10,26 @@ Protobuf: kubectl's typed clients send built-in objects as Kubernetes protobuf; 
 field numbers and types of the messages are read from the ``generated.proto`` files of
 k8s.io/api and k8s.io/apimachinery into ``protobuf.json``.
 
-Run once, when upgrading the client, the CRDs or the protos::
+Run once, when upgrading the client, the CRDs or the protos. Each option regenerates only
+what it names; a CRD file found in none of the ``--crds`` directories is left as it is::
 
-    python -m agwlab.sandbox.schemas.generate CRD_DIR [PROTO_DIR]
+    python -m agwlab.sandbox.schemas.generate [--builtins] [--protos PROTO_DIR] [--crds DIR ...]
+
+The agentgateway schemas follow the release the lab installs, agentgateway **v1.4.1**: its
+``agentgateway-crds`` chart templates (``controller/install/helm/agentgateway-crds/templates/``
+at tag v1.4.1, commit 163ea2146), e.g. from a checkout of the agentgateway repository::
+
+    git -C agentgateway archive v1.4.1 controller/install/helm/agentgateway-crds/templates \
+        | tar -x -C /tmp/agw --strip-components=5
+    python -m agwlab.sandbox.schemas.generate --crds /tmp/agw
+
+The Gateway API schemas come from ``config/crd/standard/`` of kubernetes-sigs/gateway-api v1.6.1,
+the version agentgateway v1.4.1's ``go.mod`` pins. ``NOTICE`` records each source.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -196,26 +209,47 @@ def proto_messages(proto_dir: Path) -> dict[str, dict[str, list]]:
     return out
 
 
-def main(argv: list[str]) -> int:
-    crd_dir = Path(argv[0]) if argv else None
-    if len(argv) > 1:
-        doc = {"source": "generated.proto of k8s.io/api and k8s.io/apimachinery v0.32.9",
-               "messages": proto_messages(Path(argv[1]))}
-        (HERE / "protobuf.json").write_text(json.dumps(doc, separators=(",", ":")))
-    for (group, plural), model in BUILTINS.items():
-        schema = builtin_schema(model)
-        if plural == "secrets":
-            schema["properties"]["data"]["additionalProperties"] = {"type": "string", "format": "byte"}
-        doc = {"source": f"kubernetes Python client {kubernetes.__version__}, model {model}",
-               "schema": schema}
-        (HERE / f"{plural}.{group or 'core'}.json").write_text(json.dumps(doc, separators=(",", ":")))
-    if crd_dir is not None:
-        for (group, plural), fname in CRD_FILES.items():
-            crd = yaml.load((crd_dir / fname).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-            doc = crd_document(group, plural, crd, fname)
-            (HERE / f"{plural}.{group}.json").write_text(json.dumps(doc, separators=(",", ":")))
-    return 0
+# Where each group's CRD files come from; written into the generated files as ``source``.
+CRD_SOURCES = {
+    "gateway.networking.k8s.io": "kubernetes-sigs/gateway-api v1.6.1 config/crd/standard/",
+    "agentgateway.dev": "agentgateway/agentgateway v1.4.1 (163ea2146) "
+                        "controller/install/helm/agentgateway-crds/templates/",
+    "monitoring.coreos.com": "kube-prometheus-stack 88.5.3 charts/crds/crds/",
+}
 
+
+def main(argv: list[str]) -> int:
+    """Regenerate the schema files the options name (see the module docstring)."""
+    parser = argparse.ArgumentParser(prog="python -m agwlab.sandbox.schemas.generate")
+    parser.add_argument("--builtins", action="store_true",
+                        help="the built-in kinds, from the installed kubernetes client's models")
+    parser.add_argument("--protos", type=Path, help="a directory holding k8s.io/api and apimachinery generated.proto")
+    parser.add_argument("--crds", type=Path, action="append", default=[],
+                        help="a directory holding CRD YAML files (may be given more than once)")
+    args = parser.parse_args(argv)
+    if not (args.builtins or args.protos or args.crds):
+        parser.error("nothing to do: give --builtins, --protos or --crds")
+    if args.protos:
+        doc = {"source": "generated.proto of k8s.io/api and k8s.io/apimachinery v0.32.9",
+               "messages": proto_messages(args.protos)}
+        (HERE / "protobuf.json").write_text(json.dumps(doc, separators=(",", ":")))
+    if args.builtins:
+        for (group, plural), model in BUILTINS.items():
+            schema = builtin_schema(model)
+            if plural == "secrets":
+                schema["properties"]["data"]["additionalProperties"] = {"type": "string", "format": "byte"}
+            doc = {"source": f"kubernetes Python client {kubernetes.__version__}, model {model}",
+                   "schema": schema}
+            (HERE / f"{plural}.{group or 'core'}.json").write_text(json.dumps(doc, separators=(",", ":")))
+    for (group, plural), fname in CRD_FILES.items():
+        found = next((d / fname for d in args.crds if (d / fname).is_file()), None)
+        if found is None:
+            continue
+        crd = yaml.load(found.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        doc = crd_document(group, plural, crd, CRD_SOURCES[group] + fname)
+        (HERE / f"{plural}.{group}.json").write_text(json.dumps(doc, separators=(",", ":")))
+        print(f"{plural}.{group}.json <- {found}")
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
