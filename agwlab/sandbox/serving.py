@@ -34,10 +34,15 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["ASGIApp", "BoundServer", "HEADER_TIMEOUT", "IDLE_TIMEOUT", "MAX_CONNECTIONS", "bind_socket",
+__all__ = ["ASGIApp", "BoundServer", "HEADER_TIMEOUT", "IDLE_TIMEOUT", "MAX_CONNECTIONS", "OnClose", "OnConnect",
+           "bind_socket",
            "guarded_protocol", "os_error_text", "serve_asgi"]
 
 ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
+OnClose = Callable[[int, int], None]
+"""Called once when an accepted connection closes, with the bytes ``(sent, received)`` on it."""
+OnConnect = Callable[[], "OnClose | None"]
+"""Called for every accepted connection; may return an :data:`OnClose` for its byte counts."""
 
 MAX_CONNECTIONS = 1000
 """Open connections one listener accepts before it answers 503 (like a proxy's connection limit)."""
@@ -54,13 +59,14 @@ def _refusal(status: str, text: str) -> bytes:
 
 
 def guarded_protocol(*, max_connections: int = MAX_CONNECTIONS, header_timeout: float = HEADER_TIMEOUT,
-                     on_connect: Callable[[], None] | None = None) -> type[H11Protocol]:
+                     on_connect: OnConnect | None = None) -> type[H11Protocol]:
     """uvicorn's h11 protocol with a connection cap, a request-head deadline and HTTP/1.x only.
 
     Args:
         max_connections: open connections this listener keeps; the next is answered 503.
         header_timeout: seconds to receive a complete request head.
-        on_connect: called for every connection accepted under the cap (connection metrics).
+        on_connect: called for every connection accepted under the cap (connection metrics); what it
+            returns, if not None, is called with the bytes sent and received when the connection closes.
     """
     full = _refusal("503 Service Unavailable",
                     f"too many open connections to this listener (limit {max_connections}); "
@@ -69,6 +75,7 @@ def guarded_protocol(*, max_connections: int = MAX_CONNECTIONS, header_timeout: 
 
     class GuardedProtocol(H11Protocol):
         _head_timer: asyncio.TimerHandle | None = None
+        _on_close: OnClose | None = None
 
         def connection_made(self, transport):  # type: ignore[no-untyped-def, override]
             if len(self.server_state.connections) >= max_connections:
@@ -78,8 +85,16 @@ def guarded_protocol(*, max_connections: int = MAX_CONNECTIONS, header_timeout: 
                 self._refused = True
                 return
             self._refused = False
-            if on_connect is not None:
-                on_connect()
+            self._on_close = on_connect() if on_connect is not None else None
+            self._sent = self._received = 0
+            if self._on_close is not None:
+                write = transport.write
+
+                def counting_write(data: bytes | bytearray | memoryview) -> None:
+                    self._sent += len(data)
+                    write(data)
+
+                transport.write = counting_write
             super().connection_made(transport)
             next_event = self.conn.next_event
 
@@ -112,6 +127,7 @@ def guarded_protocol(*, max_connections: int = MAX_CONNECTIONS, header_timeout: 
         def data_received(self, data: bytes) -> None:
             if self._refused:
                 return
+            self._received += len(data)
             super().data_received(data)
             if self.conn.their_state is not h11.IDLE:
                 self._disarm_head_timer()  # the head is complete
@@ -123,6 +139,9 @@ def guarded_protocol(*, max_connections: int = MAX_CONNECTIONS, header_timeout: 
                 return
             self._disarm_head_timer()
             super().connection_lost(exc)
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:
+                on_close(self._sent, self._received)
 
         def eof_received(self) -> None:
             if not self._refused:
@@ -172,13 +191,13 @@ class BoundServer:
     Args:
         app: the ASGI app.
         sock: from :func:`bind_socket`; closed by :meth:`stop`.
-        on_connect: called for every accepted connection (connection metrics).
+        on_connect: called for every accepted connection (connection metrics); see :func:`guarded_protocol`.
         max_connections: open connections kept (see :data:`MAX_CONNECTIONS`).
         header_timeout: seconds for a request head (see :data:`HEADER_TIMEOUT`).
         idle_timeout: seconds an idle keep-alive connection stays open.
     """
 
-    def __init__(self, app: ASGIApp, sock: socket.socket, on_connect: Callable[[], None] | None = None, *,
+    def __init__(self, app: ASGIApp, sock: socket.socket, on_connect: OnConnect | None = None, *,
                  max_connections: int = MAX_CONNECTIONS, header_timeout: float = HEADER_TIMEOUT,
                  idle_timeout: float = IDLE_TIMEOUT) -> None:
         protocol: Any = guarded_protocol(max_connections=max_connections, header_timeout=header_timeout,
@@ -224,7 +243,7 @@ class BoundServer:
             self.sock.close()
 
 
-async def serve_asgi(app: ASGIApp, host: str, port: int, on_connect: Callable[[], None] | None = None,
+async def serve_asgi(app: ASGIApp, host: str, port: int, on_connect: OnConnect | None = None,
                      **limits: Any) -> BoundServer:
     """Bind ``host:port`` and serve ``app`` there (port 0 picks a free port).
 

@@ -235,6 +235,28 @@ class ProxyMetrics:
         """Count one accepted downstream connection."""
         self.downstream_connections.labels(_v(bind), _v(gateway), _v(listener), _v(protocol)).inc()
 
+    def record_connection_closed(self, *, bind: str, gateway: str, listener: str, protocol: str = "http",
+                                 sent: int, received: int) -> None:
+        """Add a closed downstream connection's bytes (``downstream_sent``/``received_bytes``).
+
+        v1.4.1 counts the bytes a downstream socket writes and reads, and adds them under the
+        connection's labels (those of ``downstream_connections``) when the socket is dropped
+        (``transport/stream.rs``, ``impl Drop for Metrics``; labels from ``proxy/gateway.rs``).
+        """
+        labels = (_v(bind), _v(gateway), _v(listener), _v(protocol))
+        self.downstream_sent.labels(*labels).inc(sent)
+        self.downstream_received.labels(*labels).inc(received)
+
+    def record_upstream_connect(self, transport: str, seconds: float) -> None:
+        """Observe one new upstream connection (``upstream_connect_duration_seconds{transport}``).
+
+        As v1.4.1's connector (``client/mod.rs``, ``Connector::connect``): once per connection it
+        opens (a pooled connection reused is not observed, a failed connect is not either), from
+        dialling to the end of the TLS handshake, in whole milliseconds; ``transport`` is
+        ``plaintext`` or ``tls``.
+        """
+        self.upstream_connect_duration.labels(_v(transport)).observe(int(seconds * 1000) / 1000)
+
     # -- exposition ------------------------------------------------------------------------
 
     def exposition(self) -> str:

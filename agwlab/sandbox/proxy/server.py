@@ -34,7 +34,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from ...names import TESTED_VERSION
 from ..runtime import PodContext, WorkloadFailed
-from ..serving import ASGIApp, BoundServer, bind_socket, os_error_text
+from ..serving import ASGIApp, BoundServer, OnClose, OnConnect, bind_socket, os_error_text
 from . import accesslog, failover, ratelimit, retry
 from .config import AIBackend, AIGroups, GatewayConfig, Listener, MCPBackend, ServiceBackend
 from .context import RequestContext
@@ -50,7 +50,7 @@ from .routing import (
 )
 from .state import ProxyState
 from .tracing import ProxyTracing, default_resource_attributes
-from .upstream import UpstreamClient
+from .upstream import UpstreamClient, httpx_connect_timing
 
 __all__ = ["DEFAULT_VERSION", "ProxyWorkload", "STATS_PORT", "READINESS_PORT"]
 
@@ -137,9 +137,10 @@ class ProxyWorkload:
         http = httpx.AsyncClient(
             verify=_TLS, timeout=httpx.Timeout(None, connect=10.0), follow_redirects=False, trust_env=False,
             limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30),
+            event_hooks={"request": [httpx_connect_timing(metrics.record_upstream_connect)]},
         )
         self.state = ProxyState(pod=pod, log=pod.log, cluster=pod.cluster, metrics=metrics, tracing=tracing,
-                                http=http, upstream=UpstreamClient())
+                                http=http, upstream=UpstreamClient(on_connect=metrics.record_upstream_connect))
         pod.log.write(_log_line("info", "agentgateway", f"version {self.version}", gateway=key))
         try:
             for port, app in ((STATS_PORT, self._stats_app), (READINESS_PORT, self._readiness_app)):
@@ -266,17 +267,18 @@ class ProxyWorkload:
         self._timers.append(loop.call_later(
             RETIRE_AFTER_S, lambda: loop.run_in_executor(None, state.tracing.flush_retired)))
 
-    def _connection_counter(self, port: int) -> Callable[[], None]:
-        def count() -> None:
+    def _connection_counter(self, port: int) -> OnConnect:
+        """Count each accepted connection, and its bytes when it closes, under the same labels."""
+        def count() -> OnClose | None:
             snap, state = self._snapshot, self.state
             if snap is None or state is None:
-                return
+                return None
             view = snap.ports.get(port)
-            listener = view.listeners[0][0].name if view else "unknown"
-            state.metrics.record_connection(
-                bind=f"{port}/{snap.config.namespace}/{snap.config.name}", gateway=snap.config.key,
-                listener=listener, protocol="http",
-            )
+            labels = {"bind": f"{port}/{snap.config.namespace}/{snap.config.name}", "gateway": snap.config.key,
+                      "listener": view.listeners[0][0].name if view else "unknown", "protocol": "http"}
+            state.metrics.record_connection(**labels)
+            metrics = state.metrics
+            return lambda sent, received: metrics.record_connection_closed(**labels, sent=sent, received=received)
         return count
 
     # -- stats and readiness -----------------------------------------------------------------

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
 
 import aiohttp
+import httpx
 
-__all__ = ["UpstreamClient", "UpstreamError", "UpstreamResponse", "UpstreamTimeout"]
+__all__ = ["OnUpstreamConnect", "UpstreamClient", "UpstreamError", "UpstreamResponse", "UpstreamTimeout",
+           "connect_timing", "httpx_connect_timing"]
 
 
 class UpstreamError(Exception):
@@ -94,11 +98,60 @@ class UpstreamResponse:
         self._r.close()
 
 
-class UpstreamClient:
-    """One proxy's connection pool to every upstream (created lazily inside the running loop)."""
+OnUpstreamConnect = Callable[[str, float], None]
+"""Called once per new upstream connection with its transport (``plaintext``/``tls``) and the seconds
+from dialling to the end of the TLS handshake."""
 
-    def __init__(self, connect_timeout: float = 10.0) -> None:
+
+def connect_timing(on_connect: OnUpstreamConnect) -> aiohttp.TraceConfig:
+    """An aiohttp trace that reports each connection the pool opens (not one it reuses or fails to open)."""
+    trace = aiohttp.TraceConfig()
+
+    async def request_start(_session: Any, ctx: Any, params: aiohttp.TraceRequestStartParams) -> None:
+        ctx.transport = "tls" if params.url.scheme in ("https", "wss") else "plaintext"
+
+    async def create_start(_session: Any, ctx: Any, _params: Any) -> None:
+        ctx.dialled = time.perf_counter()
+
+    async def create_end(_session: Any, ctx: Any, _params: Any) -> None:
+        on_connect(getattr(ctx, "transport", "plaintext"), time.perf_counter() - ctx.dialled)
+
+    trace.on_request_start.append(request_start)
+    trace.on_connection_create_start.append(create_start)
+    trace.on_connection_create_end.append(create_end)
+    trace.freeze()
+    return trace
+
+
+def httpx_connect_timing(on_connect: OnUpstreamConnect) -> Callable[[httpx.Request], Awaitable[None]]:
+    """The same report for an ``httpx.AsyncClient``: a ``request`` event hook that traces the request's
+    connection set-up (httpcore's ``trace`` extension; no events when a pooled connection is reused)."""
+    async def hook(request: httpx.Request) -> None:
+        transport = "tls" if request.url.scheme == "https" else "plaintext"
+        dialled: list[float] = []
+
+        async def trace(event: str, _info: dict[str, Any]) -> None:
+            if event == "connection.connect_tcp.started":
+                dialled.append(time.perf_counter())
+            elif dialled and event == ("connection.start_tls.complete" if transport == "tls"
+                                       else "connection.connect_tcp.complete"):
+                on_connect(transport, time.perf_counter() - dialled.pop())
+
+        request.extensions["trace"] = trace
+    return hook
+
+
+class UpstreamClient:
+    """One proxy's connection pool to every upstream (created lazily inside the running loop).
+
+    Args:
+        connect_timeout: seconds to open a connection.
+        on_connect: told of each connection opened (the proxy's ``upstream_connect_duration``).
+    """
+
+    def __init__(self, connect_timeout: float = 10.0, on_connect: OnUpstreamConnect | None = None) -> None:
         self._connect_timeout = connect_timeout
+        self._on_connect = on_connect
         self._session: aiohttp.ClientSession | None = None
 
     def _get(self) -> aiohttp.ClientSession:
@@ -108,6 +161,7 @@ class UpstreamClient:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
                 auto_decompress=False, trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+                trace_configs=[connect_timing(self._on_connect)] if self._on_connect else None,
             )
         return self._session
 

@@ -523,3 +523,54 @@ def test_random_sampling_over_otlp_http(lab: Lab) -> None:
         assert "Parent ID      : \n" in server  # a new trace: the gateway made the root span
     finally:
         lab.cluster.push(lab.config(version=8))
+
+
+def _connection_samples(name: str) -> list[Any]:
+    text = httpx.get(f"http://{PROXY_IP}:15020/metrics", timeout=5).text
+    return [s for f in parse_openmetrics(text) if f.name == name for s in f.samples]
+
+
+def test_connection_bytes_and_upstream_connects_are_counted_as_v141_does(lab: Lab) -> None:
+    """v1.4.1 adds a downstream socket's bytes when the socket closes (``transport/stream.rs``,
+    ``impl Drop for Metrics``), under the labels of ``downstream_connections`` (``proxy/gateway.rs``),
+    and observes ``upstream_connect_duration`` once per upstream connection it opens
+    (``client/mod.rs``, ``Connector::connect``)."""
+    import socket
+
+    port, upstream_port = free_port(GW_IP), free_port(ECHO_IP)
+    upstream = lab.loop.run(serve_asgi(echo_app(), ECHO_IP, upstream_port))
+    cfg = lab.config(version=20)
+    fresh = prefix_rule("/fresh", BackendRef(ServiceBackend("fresh.default.svc.cluster.local:80",
+                                                            (f"http://{ECHO_IP}:{upstream_port}",))))
+    counted = Listener("counted", port, routes=(route("fresh", fresh),))
+    labels = {"bind": f"{port}/{NS}/{GW}", "gateway": f"{NS}/{GW}", "listener": "counted", "protocol": "http"}
+
+    def connects() -> float:
+        return sum(s.value for s in _connection_samples("agentgateway_upstream_connect_duration_seconds")
+                   if s.name.endswith("_count") and s.labels == {"transport": "plaintext"})
+
+    try:
+        lab.cluster.push(replace(cfg, listeners=(*cfg.listeners, counted)))
+        poll(lambda: (GW_IP, port) in lab.proxy.bound, what="the counted listener to bind")
+        opened = connects()
+        request = (f"GET /fresh/a HTTP/1.1\r\nhost: {GW_IP}:{port}\r\n\r\n"
+                   f"GET /fresh/b HTTP/1.1\r\nhost: {GW_IP}:{port}\r\nconnection: close\r\n\r\n").encode()
+        with socket.create_connection((GW_IP, port), timeout=10) as sock:
+            sock.sendall(request)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.count(b"HTTP/1.1 200 OK") == 2
+        sent = poll(lambda: [s for s in _connection_samples("agentgateway_downstream_sent_bytes")
+                             if s.labels == labels] or None, what="the closed connection's bytes")
+        received = [s for s in _connection_samples("agentgateway_downstream_received_bytes") if s.labels == labels]
+        assert [s.name for s in sent] == ["agentgateway_downstream_sent_bytes_total"]
+        assert sent[0].value == len(answer) and received[0].value == len(request)
+        assert [s.labels for s in _connection_samples("agentgateway_downstream_connections")
+                if s.labels["listener"] == "counted"] == [labels]
+        # two requests, one new upstream connection (the second reused it)
+        assert connects() == opened + 1
+    finally:
+        lab.cluster.push(lab.config(version=21))
+        poll(lambda: (GW_IP, port) not in lab.proxy.bound, what="the counted listener to close")
+        lab.loop.run(upstream.stop())
