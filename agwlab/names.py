@@ -101,6 +101,7 @@ class Names:
         failover_backend: the AgentgatewayBackend with two priority groups (notebook 06).
         failover_route: the HTTPRoute ``/failover`` to it (notebook 06).
         resilience_policy: the AgentgatewayPolicy with its retries and timeout (notebook 06).
+        guardrail_policy: the AgentgatewayPolicy with the Claude route's prompt guards (notebook 08).
     """
 
     namespace: str = "agentgateway-system"
@@ -120,6 +121,7 @@ class Names:
     failover_backend: str = "claude-failover"
     failover_route: str = "claude-failover"
     resilience_policy: str = "claude-failover-retry"
+    guardrail_policy: str = "llm-guardrails"
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -229,6 +229,7 @@ TRANSIENT: tuple[Callable[[Names], tuple[str, str, str]], ...] = (
     lambda n: ("HTTPRoute", n.failover_route, n.namespace),
     lambda n: ("AgentgatewayPolicy", n.resilience_policy, n.namespace),
     lambda n: ("AgentgatewayPolicy", n.rate_limit_policy, n.namespace),     # 07-rate-limits
+    lambda n: ("AgentgatewayPolicy", n.guardrail_policy, n.namespace),      # 08-guardrails
 )
 
 

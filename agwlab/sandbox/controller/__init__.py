@@ -25,6 +25,7 @@ from .common import AdmittingStore, pod_ready
 from .gateways import reconcile_gateways
 from .policies import reconcile_parameters, reconcile_policies
 from .pod import log_to_controller
+from .prompt_guards import attach_prompt_guards, reconcile_prompt_guards
 from .services import reconcile_services
 from .traffic import reconcile_traffic
 from .workloads import collect_garbage, reconcile_deployments, reconcile_replicasets
@@ -226,6 +227,7 @@ class Controller:
         ready = self._ready_gateways(pods)
         configs = reconcile_gateways(store, cluster, backends, tracing, formats, ready,
                                      load_balancer=self._load_balancer, traffic=reconcile_traffic(store))
+        configs = attach_prompt_guards(configs, reconcile_prompt_guards(store))
         for key, cfg in configs.items():
             prev = self._published.get(key)
             if prev != cfg:

@@ -7,6 +7,8 @@ sent with the backend's key, and the answer translated back (streams as
 ``chat.completion.chunk`` events, without ``data: [DONE]`` as in v1.4.1). ``ai.routes``
 can pass native bodies through (``Messages``), pass anything through (``Passthrough``);
 ``Models`` answers 501 as v1.4.1 does.
+Prompt guards (``guardrails.py``) run on the client's body before translation and on the
+answer after it.
 
 Requests the gateway cannot process raise
 :class:`~agwlab.sandbox.proxy.errors.ProcessingFailed` (503 ``processing failed: ...``);
@@ -23,7 +25,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from . import outbound, ratelimit
+from . import guardrails, outbound, ratelimit
 from .config import AIBackend
 from .context import LLMCall, RequestContext
 from .errors import ProcessingFailed
@@ -157,6 +159,10 @@ async def handle(request: Request, ctx: RequestContext, backend: AIBackend, stat
     translate = provider.translates(route_type)
     if translate and route_type == "Completions":
         check_typed_request(body)
+    prompt_guard = ctx.rule.prompt_guard if ctx.rule is not None else None
+    rejected = guardrails.guard_request(state, ctx, prompt_guard, body, messages_api=route_type == "Messages")
+    if rejected is not None:
+        return rejected
     try:
         native = provider.translate_request(body, model) if translate else {**body, "model": model}
     except RequestInvalid as exc:
@@ -187,8 +193,13 @@ async def handle(request: Request, ctx: RequestContext, backend: AIBackend, stat
             raise ValueError("expected a JSON object")
     except (UpstreamError, ValueError) as exc:
         raise ProcessingFailed(f"failed to parse response: {exc}") from None
+    answer = provider.translate_response(data) if translate else data
+    rejected = guardrails.guard_response(state, prompt_guard, answer, messages_api=route_type == "Messages")
+    if rejected is not None:
+        ctx.llm = None   # v1.4.1 records no response model or usage for a rejected answer
+        return rejected
     provider.read_usage(call, data)
-    return _respond(compact_json(provider.translate_response(data) if translate else data), upstream.status, kept)
+    return _respond(compact_json(answer), upstream.status, kept)
 
 
 def _respond(body: bytes | AsyncIterator[bytes], status: int, headers: list[tuple[str, str]]) -> Response:

@@ -11,9 +11,12 @@ Kubernetes objects.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .policies import HealthPolicy, TrafficPolicies
+
+if TYPE_CHECKING:
+    from .guardrails import PromptGuard
 
 __all__ = [
     "AIBackend",
@@ -182,6 +185,7 @@ class Rule:
     response_headers: HeaderModifier | None = None
     timeout_seconds: float | None = None      # rules[].timeouts.request
     traffic: TrafficPolicies = TrafficPolicies()   # AgentgatewayPolicy spec.traffic (policies.py)
+    prompt_guard: PromptGuard | None = None   # AgentgatewayPolicy backend.ai.promptGuard (guardrails.PromptGuard)
 
 
 @dataclass(frozen=True)
