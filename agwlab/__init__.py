@@ -18,8 +18,24 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from . import (agent, checks, errors, kube, llm, manifests, mcp, metrics, models, ratelimits, resilience,
-                   secrets, shell, stages, traces, widgets)
+    from . import (
+        agent,
+        checks,
+        errors,
+        kube,
+        llm,
+        manifests,
+        mcp,
+        metrics,
+        models,
+        ratelimits,
+        resilience,
+        secrets,
+        shell,
+        stages,
+        traces,
+        widgets,
+    )
     from .checks import check
     from .errors import CheckFailed, LabError
     from .lab import Lab, connect
@@ -34,13 +50,13 @@ __all__ = [
     "checks",
     "connect",
     "errors",
-    "prepare",
     "kube",
     "llm",
     "manifests",
     "mcp",
     "metrics",
     "models",
+    "prepare",
     "ratelimits",
     "resilience",
     "secrets",

@@ -48,9 +48,9 @@ class Connection(Protocol):
     def dynamic(self) -> DynamicClient: ...
 
 __all__ = [
+    "KINDS",
     "Applied",
     "Connection",
-    "KINDS",
     "apply",
     "conditions",
     "delete",
@@ -126,7 +126,7 @@ def resolve_kind(kind: str, api_version: str | None = None) -> tuple[str, str]:
     if known is None:
         raise LabError(
             f"unknown kind {kind!r}: pass api_version=..., or one of "
-            f"{sorted(set(v[1] for v in KINDS.values()))}"
+            f"{sorted({v[1] for v in KINDS.values()})}"
         )
     return known
 

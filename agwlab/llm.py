@@ -186,7 +186,7 @@ class ChatResult:
 
 def _messages(prompt: str, system: str | None) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": system}] if system else []
-    return messages + [{"role": "user", "content": prompt}]
+    return [*messages, {"role": "user", "content": prompt}]
 
 
 def _error_text(response_text: str) -> str:
@@ -243,25 +243,27 @@ def send_chat(
     result = ChatResult(status=0, trace_id=trace_id, parent_span_id=parent_span_id, streamed=stream, url=url)
     start = time.perf_counter()
     try:
-        with httpx.Client(timeout=timeout) as client:
-            with client.stream("POST", url, json=body, headers=sent) as response:
-                result.status = response.status_code
-                result.headers = {k: v for k, v in response.headers.items() if k.lower() != "set-cookie"}
-                if response.status_code != 200:
-                    text = response.read().decode("utf-8", "replace")
-                    result.body = redact(text)
-                    result.error = redact(_error_text(text)) or f"HTTP {response.status_code}"
-                    result.hint = hint_for(response.status_code, text, names)
-                    if response.status_code == 429 and text == "rate limit exceeded":
-                        result.hint = (f"the gateway's rate limit refused it: the bucket refills in "
-                                       f"{response.headers.get('x-ratelimit-reset', '?')} s "
-                                       "(x-ratelimit-reset); wait, or raise the policy's limit")
-                elif stream:
-                    _read_stream(response, result, start)
-                else:
-                    text = response.read().decode("utf-8", "replace")
-                    result.body = redact(text)
-                    _read_completion(text, result)
+        with (
+            httpx.Client(timeout=timeout) as client,
+            client.stream("POST", url, json=body, headers=sent) as response,
+        ):
+            result.status = response.status_code
+            result.headers = {k: v for k, v in response.headers.items() if k.lower() != "set-cookie"}
+            if response.status_code != 200:
+                text = response.read().decode("utf-8", "replace")
+                result.body = redact(text)
+                result.error = redact(_error_text(text)) or f"HTTP {response.status_code}"
+                result.hint = hint_for(response.status_code, text, names)
+                if response.status_code == 429 and text == "rate limit exceeded":
+                    result.hint = (f"the gateway's rate limit refused it: the bucket refills in "
+                                   f"{response.headers.get('x-ratelimit-reset', '?')} s "
+                                   "(x-ratelimit-reset); wait, or raise the policy's limit")
+            elif stream:
+                _read_stream(response, result, start)
+            else:
+                text = response.read().decode("utf-8", "replace")
+                result.body = redact(text)
+                _read_completion(text, result)
     except httpx.HTTPError as exc:
         result.error = redact(f"{type(exc).__name__}: {exc}")
         result.hint = (

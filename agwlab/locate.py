@@ -75,7 +75,7 @@ def api_http(lab: Lab) -> ApiHttp:
     if token:
         headers["Authorization"] = token
     elif cfg.username and cfg.password:
-        headers.update(cfg.get_basic_auth_token() and {"Authorization": cfg.get_basic_auth_token()} or {})
+        headers.update((cfg.get_basic_auth_token() and {"Authorization": cfg.get_basic_auth_token()}) or {})
     cert = (cfg.cert_file, cfg.key_file) if cfg.cert_file and cfg.key_file else None
     return ApiHttp(headers=headers, ca_file=cfg.ssl_ca_cert, verify=bool(cfg.verify_ssl), cert=cert)
 

@@ -18,6 +18,7 @@ Errors are :class:`MCPError` with a message that says what went wrong and what t
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 from dataclasses import dataclass, field
@@ -73,11 +74,11 @@ class HTTPExchange:
         return cls(
             method=request.method,
             url=str(request.url),
-            request_headers={k: v for k, v in request.headers.items()},
+            request_headers=dict(request.headers.items()),
             request_body=request.content.decode(errors="replace") if request.content else "",
             status=response.status_code,
             reason=response.reason_phrase,
-            response_headers={k: v for k, v in response.headers.items()},
+            response_headers=dict(response.headers.items()),
             response_body=body if body is not None else response.text,
         )
 
@@ -204,10 +205,8 @@ def _reply_of(exchange: HTTPExchange, request_id: Any) -> dict[str, Any]:
             except ValueError:
                 continue
     else:
-        try:
+        with contextlib.suppress(ValueError):
             candidates.append(json.loads(exchange.response_body))
-        except ValueError:
-            pass
     for message in candidates:
         if isinstance(message, dict) and message.get("id") == request_id and "method" not in message:
             if isinstance(message.get("error"), dict):
@@ -435,10 +434,8 @@ class MCPSession:
 
     def __exit__(self, *exc: object) -> None:
         if self.session_id:
-            try:
+            with contextlib.suppress(MCPError):
                 self.close()
-            except MCPError:
-                pass
 
     def __repr__(self) -> str:
         return str(self)
@@ -549,38 +546,40 @@ def sse_handshake(
     message = jsonrpc.initialize(1, client_name=client_name, protocol_version=protocol_version)
     events: list[SSEEvent] = []
     try:
-        with httpx.Client(timeout=timeout, trust_env=False) as client:
-            with client.stream("GET", url, headers={"Accept": "text/event-stream"}) as stream:
-                if stream.status_code != 200:
-                    stream.read()
-                    raise _http_error(HTTPExchange.of(stream))
-                parser, lines = SSEParser(), stream.iter_lines()
+        with (
+            httpx.Client(timeout=timeout, trust_env=False) as client,
+            client.stream("GET", url, headers={"Accept": "text/event-stream"}) as stream,
+        ):
+            if stream.status_code != 200:
+                stream.read()
+                raise _http_error(HTTPExchange.of(stream))
+            parser, lines = SSEParser(), stream.iter_lines()
 
-                def next_event() -> SSEEvent:
-                    for line in lines:
-                        found = parser.feed(line)
-                        if found:
-                            events.append(found[0])
-                            return found[0]
-                    raise MCPError("the SSE stream ended early: is this path an MCP /sse endpoint?")
+            def next_event() -> SSEEvent:
+                for line in lines:
+                    found = parser.feed(line)
+                    if found:
+                        events.append(found[0])
+                        return found[0]
+                raise MCPError("the SSE stream ended early: is this path an MCP /sse endpoint?")
 
-                first = next_event()
-                if first.event != "endpoint":
-                    raise MCPError(f"expected an 'endpoint' event first, got {first.event!r}")
-                endpoint = first.data.strip()
-                post = client.post(
-                    str(httpx.URL(url).join(endpoint)),
-                    content=json.dumps(message),
-                    headers={"Content-Type": "application/json"},
-                )
-                if post.status_code >= 300:
-                    raise _http_error(HTTPExchange.of(post))
-                while True:
-                    event = next_event()
-                    if event.event == "message":
-                        reply = event.json()
-                        if isinstance(reply, dict) and reply.get("id") == 1:
-                            break
+            first = next_event()
+            if first.event != "endpoint":
+                raise MCPError(f"expected an 'endpoint' event first, got {first.event!r}")
+            endpoint = first.data.strip()
+            post = client.post(
+                str(httpx.URL(url).join(endpoint)),
+                content=json.dumps(message),
+                headers={"Content-Type": "application/json"},
+            )
+            if post.status_code >= 300:
+                raise _http_error(HTTPExchange.of(post))
+            while True:
+                event = next_event()
+                if event.event == "message":
+                    reply = event.json()
+                    if isinstance(reply, dict) and reply.get("id") == 1:
+                        break
     except httpx.HTTPError as e:
         raise _connect_error(url, e) from None
     if isinstance(reply.get("error"), dict):

@@ -43,11 +43,11 @@ __all__ = [
     "MCP_PROTOCOL_VERSION",
     "MCP_SESSION_HEADER",
     "NAMESPACE_ENV",
-    "Names",
     "OTLP_GRPC_PORT",
     "OTLP_HTTP_PORT",
     "PROXY_IMAGE",
     "TESTED_VERSION",
+    "Names",
     "names_for",
 ]
 

@@ -26,10 +26,10 @@ from .errors import LabError
 from .redaction import mask, redact, remember
 
 __all__ = [
-    "ApiKey",
-    "KeySource",
     "SANDBOX_API_KEY",
+    "ApiKey",
     "InvalidKey",
+    "KeySource",
     "accept_key",
     "forget_entered_key",
     "get_api_key",

@@ -345,7 +345,6 @@ def prepare(lab: Lab, *stages: str, timeout: float = 60) -> None:
     """
     from . import kube
     from .checks import check
-
     from .models import model_to_keep
 
     specs = [get_stage(s) for s in stages]

@@ -23,13 +23,7 @@ from typing import Any
 
 import anyio
 import httpx
-from mcp import ClientSession
-from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
 import yaml
-
-from agwlab.wire import jsonrpc
-
 from benchlib import (
     FETCHER_NS,
     MCP_OBJECTS,
@@ -48,6 +42,11 @@ from benchlib import (
     report,
     server_side_apply,
 )
+from mcp import ClientSession
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+
+from agwlab.wire import jsonrpc
 
 __all__ = ["main"]
 
@@ -158,7 +157,7 @@ def main() -> None:
         report("direct to the fetcher (SSE) p99", percentile(dir_t, 99) * ms, "ms")
         report("through the sandbox's proxy (SSE) p50", g50, "ms")
         report("through the sandbox's proxy (SSE) p99", percentile(gw_t, 99) * ms, "ms")
-        diffs = [(g - d) * ms for g, d in zip(gw_t, dir_t)]
+        diffs = [(g - d) * ms for g, d in zip(gw_t, dir_t, strict=True)]
         report("added by the sandbox's proxy p50 (of per-pair differences)", percentile(diffs, 50), "ms", 5.0)
         report("added by the sandbox's proxy p99 (of per-pair differences)", percentile(diffs, 99), "ms")
         report("p50 through it - p50 direct (not a percentile of added time)", g50 - d50, "ms")

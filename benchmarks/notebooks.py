@@ -19,10 +19,9 @@ import time
 from datetime import datetime
 
 import nbformat
+from benchlib import KEY, REPO, fresh_sandbox, header, report
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-
-from benchlib import KEY, REPO, fresh_sandbox, header, report
 
 __all__ = ["main"]
 

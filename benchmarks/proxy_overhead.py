@@ -22,7 +22,6 @@ import time
 from typing import Any
 
 import httpx
-
 from benchlib import (
     KEY,
     NS,
@@ -132,7 +131,7 @@ def main() -> None:
         ms = 1000.0
         g50, g99 = percentile(gw_t, 50) * ms, percentile(gw_t, 99) * ms
         d50, d99 = percentile(dir_t, 50) * ms, percentile(dir_t, 99) * ms
-        diffs = [(g - d) * ms for g, d in zip(gw_t, dir_t)]
+        diffs = [(g - d) * ms for g, d in zip(gw_t, dir_t, strict=True)]
         print(f"\nsequential, {len(gw_t)} pairs ({bad} answers not 200 or wrong shape)")
         report("direct to the stand-in p50", d50, "ms")
         report("direct to the stand-in p99", d99, "ms")

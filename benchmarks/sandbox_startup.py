@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from benchlib import (
     FETCHER_NS,
     NS,

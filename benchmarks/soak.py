@@ -28,9 +28,6 @@ from typing import Any
 
 import httpx
 import yaml
-
-from agwlab.sandbox.proxy.mcp_session import SessionStore
-from agwlab.sandbox.serving import HEADER_TIMEOUT, MAX_CONNECTIONS
 from benchlib import (
     MCP_OBJECTS,
     NS,
@@ -45,6 +42,9 @@ from benchlib import (
     report,
     server_side_apply,
 )
+
+from agwlab.sandbox.proxy.mcp_session import SessionStore
+from agwlab.sandbox.serving import HEADER_TIMEOUT, MAX_CONNECTIONS
 
 __all__ = ["main"]
 
@@ -109,7 +109,7 @@ async def idle_flood(host: str, port: int, api: str, token: str, ca: str) -> dic
         api_ok = sum([(await client.get(f"{api}/api/v1/namespaces", timeout=5)).status_code == 200
                       for _ in range(20)])
     started = time.monotonic()
-    rest = await asyncio.gather(*(_read_all(r, HEADER_TIMEOUT + 10) for (r, _w), b in zip(opened, first)
+    rest = await asyncio.gather(*(_read_all(r, HEADER_TIMEOUT + 10) for (r, _w), b in zip(opened, first, strict=True)
                                   if b == b"<still open>"))
     dropped = sum(1 for b in rest if b != b"<still open>")
     for _, w in opened:
@@ -204,8 +204,8 @@ def main() -> None:
              what="the MCP route")
         poll(lambda: httpx.post(f"{base}/anthropic", json={"messages": [{"role": "user", "content": "hi"}]},
                                 timeout=10).status_code == 200, what="the LLM route")
-        from agwlab.sandbox.supervisor import read_state
         from agwlab.sandbox.paths import SandboxPaths
+        from agwlab.sandbox.supervisor import read_state
 
         state = read_state(SandboxPaths.for_home(info.home))
         sampler = Sampler(int(state["pid"]))

@@ -20,9 +20,9 @@ from agwlab.errors import WaitTimeout
 __all__ = [
     "DATA",
     "KEY",
-    "PollTimeout",
     "NS",
     "SEED_MODEL",
+    "PollTimeout",
     "anthropic_backend_yaml",
     "condition",
     "get_object",

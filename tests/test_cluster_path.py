@@ -13,6 +13,7 @@ import os
 import httpx
 import pytest
 import yaml
+
 from labtest import poll
 
 KEY = "sk-ant-api03-" + "C" * 86 + "AA"
@@ -61,9 +62,7 @@ def test_two_kubeconfig_files_are_merged(cluster_lab, kind_sandbox) -> None:  # 
 
 
 def test_edition_comes_from_the_controller_name(cluster_lab) -> None:  # type: ignore[no-untyped-def]
-    from agwlab import connect
-
-    from agwlab import kube
+    from agwlab import connect, kube
 
     assert cluster_lab.edition == "oss"
     # a class named like the enterprise one, run by the open-source controller: its controllerName decides

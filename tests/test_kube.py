@@ -144,6 +144,6 @@ def test_malformed_yaml_is_refused_before_anything_is_applied(lab):  # type: ign
 def test_a_missing_namespace_is_named_with_the_fix(lab):  # type: ignore[no-untyped-def]
     from agwlab.errors import NotFound
 
-    with pytest.raises(NotFound, match="namespace no-such-namespace does not exist.*kubectl create namespace"):
+    with pytest.raises(NotFound, match=r"namespace no-such-namespace does not exist.*kubectl create namespace"):
         kube.apply(lab, {"apiVersion": "v1", "kind": "ConfigMap",
                          "metadata": {"name": "x", "namespace": "no-such-namespace"}})

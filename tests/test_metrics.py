@@ -35,10 +35,10 @@ def test_names_and_labels_are_discovered(lab):
 def test_mcp_panels_count_methods_and_tools(lab):
     by_method = metrics.mcp_requests_by_method(lab)
     assert not by_method.empty and by_method.note == ""
-    counts = dict(zip(by_method.frame["method"], by_method.frame["value"]))
+    counts = dict(zip(by_method.frame["method"], by_method.frame["value"], strict=True))
     assert counts["tools/call"] >= 1 and counts["initialize"] >= 1
     by_tool = metrics.tool_calls_by_tool(lab)
-    assert ("mcp-target", "fetch") in set(zip(by_tool.frame["server"], by_tool.frame["resource"]))
+    assert ("mcp-target", "fetch") in set(zip(by_tool.frame["server"], by_tool.frame["resource"], strict=True))
     fig = by_tool.plot()
     assert len(fig.axes[0].patches) == len(by_tool.frame)
 

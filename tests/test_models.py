@@ -4,10 +4,10 @@ the retired tutorial model marked, and an unknown model's 404 told apart from th
 from __future__ import annotations
 
 import pytest
-from labtest import KEY
 
 from agwlab import connect, kube, llm, manifests, models
 from agwlab.stages import prepare
+from labtest import KEY
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_the_provider_lists_its_models_for_the_learners_key(lab):
     assert found.note == "Models the sandbox's Claude stand-in lists for your key (GET /v1/models)."
     assert found.ids[0] == "claude-opus-4-7" and "claude-3-haiku-20240307" in found.ids
     assert found.ids[-1] == models.TUTORIAL_MODEL  # retired: last, and marked
-    assert dict((v, k) for k, v in found.options())[models.TUTORIAL_MODEL].startswith(
+    assert {v: k for k, v in found.options()}[models.TUTORIAL_MODEL].startswith(
         f"{models.TUTORIAL_MODEL} (retire")
     assert KEY not in str(found) and KEY not in found._repr_html_()
 

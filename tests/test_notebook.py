@@ -69,9 +69,9 @@ def test_a_kernel_after_a_restart_explains_the_missing_name_and_still_fails():
         "\x1b[0m"]
     assert timeout.ename == "WaitTimeout"
     assert len(deep.traceback) > 1 and "not_defined_anywhere" in "".join(deep.traceback)  # a real bug: full story
+    nb2 = nbformat.v4.new_notebook()
+    nb2.cells = [nbformat.v4.new_code_cell(nb.cells[1].source), nbformat.v4.new_code_cell("print('not run')")]
     with pytest.raises(CellExecutionError, match="WaitTimeout"):
-        nb2 = nbformat.v4.new_notebook()
-        nb2.cells = [nbformat.v4.new_code_cell(nb.cells[1].source), nbformat.v4.new_code_cell("print('not run')")]
         NotebookClient(nb2, timeout=120, kernel_name="python3").execute()
 
 

@@ -68,7 +68,7 @@ def test_a_missing_gateway_is_a_comment_not_a_wrong_value(lab, monkeypatch) -> N
     assert "# GATEWAY: there is no Gateway agentgateway-system/no-such-gateway yet" in printed
 
 
-@pytest.mark.parametrize("notebook, cell, script", snippets(), ids=lambda v: str(v)[:40] if isinstance(v, str) else v)
+@pytest.mark.parametrize(("notebook", "cell", "script"), snippets(), ids=lambda v: str(v)[:40] if isinstance(v, str) else v)
 def test_snippet_runs_after_the_exports(lab, kubectl_bin, notebook, cell, script) -> None:  # type: ignore[no-untyped-def]
     if _cluster_only(script):
         pytest.skip("a port-forward is for a cluster without a LoadBalancer")

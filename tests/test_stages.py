@@ -7,12 +7,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from labtest import DATA, KEY
 
 from agwlab import connect, kube, models
 from agwlab.errors import GatewayAddressUnavailable, LabError, WaitTimeout
 from agwlab.names import Names
 from agwlab.stages import REGISTRY, cleanup, leftovers, objects, preflight, prepare
+from labtest import DATA, KEY
 
 
 @pytest.fixture(scope="module")

@@ -70,7 +70,7 @@ def test_model_picker_without_a_lab_offers_the_short_list_and_marks_the_retired_
     picker = widgets.model_picker()
     assert "The lab's short list" in capsys.readouterr().out
     assert picker.value == DEFAULT_MODEL == "claude-sonnet-4-6"
-    labels = dict((v, k) for k, v in picker.options)
+    labels = {v: k for k, v in picker.options}
     assert list(labels)[: len(models.FALLBACK_MODELS)] == list(models.FALLBACK_MODELS)
     assert labels[models.TUTORIAL_MODEL].startswith(f"{models.TUTORIAL_MODEL} (retire")
 

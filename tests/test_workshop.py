@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config, dynamic
 from kubernetes.client.rest import ApiException
-from labtest import KEY
 
 from agwlab import checks, kube, stages
 from agwlab.lab import connect
+from labtest import KEY
 
 LAB_KINDS = [
     ("gateway.networking.k8s.io/v1", "Gateway"), ("gateway.networking.k8s.io/v1", "HTTPRoute"),

@@ -28,14 +28,14 @@ from .apiserver.tls import ensure_tls
 from .cluster import Cluster
 from .controller import Controller
 from .kubelet import Kubelet
+from .logs import KeyMaskFilter, RepeatFilter
 from .network import AddressBlock, choose_block, free_port, port_free
 from .paths import SandboxPaths
-from .logs import KeyMaskFilter, RepeatFilter
 from .profiles import PROFILE_ENV, in_cluster_prometheus, profile_named
 from .prometheus import PROMETHEUS_HINT, PrometheusServer
 from .serving import IDLE_TIMEOUT, guarded_protocol
 from .store import Store
-from .supervisor import write_state, kill_leftover_children, read_state
+from .supervisor import kill_leftover_children, read_state, write_state
 
 __all__ = ["main", "run"]
 
@@ -103,7 +103,7 @@ def _system_ready(store: Store) -> bool:
         d = store.get("apps", "deployments", ns, name)
         if d is None:
             continue  # deleted by the learner: not ours to wait for
-        if int(((d.get("spec") or {}).get("replicas", 1))) == 0:
+        if int((d.get("spec") or {}).get("replicas", 1)) == 0:
             continue
         if int((d.get("status") or {}).get("readyReplicas", 0)) < 1:
             return False

@@ -7,7 +7,6 @@ import logging
 import secrets
 from typing import Any
 
-
 from .store import now_rfc3339
 
 __all__ = ["record_event"]

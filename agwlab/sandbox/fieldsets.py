@@ -62,7 +62,7 @@ def leaves(obj: dict, keys_for: KeysFor, *, top: bool = True) -> dict[Path, Any]
                     continue
                 if names == ("metadata",) and key in _SERVER_META:
                     continue
-                walk(value, path + (f"f:{key}",), names + (key,))
+                walk(value, (*path, f"f:{key}"), (*names, key))
             return
         if isinstance(node, list) and node:
             keys = keys_for(names)
@@ -71,8 +71,8 @@ def leaves(obj: dict, keys_for: KeysFor, *, top: bool = True) -> dict[Path, Any]
                 if all(k is not None for k, _ in items):
                     for k, item in items:
                         assert k is not None
-                        out[path + (k, ".")] = None
-                        walk(item, path + (k,), names)
+                        out[(*path, k, ".")] = None
+                        walk(item, (*path, k), names)
                     return
         if path:
             out[path] = node
@@ -99,7 +99,7 @@ def fill_key_defaults(obj: Any, keys_for: KeysFor, key_defaults: KeyDefaults,
     """
     if isinstance(obj, dict):
         for key, value in obj.items():
-            fill_key_defaults(value, keys_for, key_defaults, names + (key,))
+            fill_key_defaults(value, keys_for, key_defaults, (*names, key))
     elif isinstance(obj, list):
         keys = keys_for(names)
         defaults = {k: v for k, v in key_defaults(names).items() if k in keys} if keys else {}
@@ -130,7 +130,7 @@ def duplicate_keys(obj: Any, keys_for: KeysFor, names: tuple[str, ...] = (), sho
     out: list[str] = []
     if isinstance(obj, dict):
         for key, value in obj.items():
-            out += duplicate_keys(value, keys_for, names + (key,), f"{shown}.{key}")
+            out += duplicate_keys(value, keys_for, (*names, key), f"{shown}.{key}")
     elif isinstance(obj, list):
         keys = keys_for(names)
         seen: set[str] = set()
@@ -146,7 +146,7 @@ def duplicate_keys(obj: Any, keys_for: KeysFor, names: tuple[str, ...] = (), sho
                 seen.add(label)
             where = f"{shown}[{label}]" if keys and label else shown
             for key, value in item.items():
-                out += duplicate_keys(value, keys_for, names + (key,), f"{where}.{key}")
+                out += duplicate_keys(value, keys_for, (*names, key), f"{where}.{key}")
     return out
 
 
@@ -171,9 +171,9 @@ def from_fields_v1(tree: dict) -> set[Path]:
             return
         for seg, child in node.items():
             if seg == ".":
-                out.add(path + (".",))
+                out.add((*path, "."))
             else:
-                walk(child if isinstance(child, dict) else {}, path + (seg,))
+                walk(child if isinstance(child, dict) else {}, (*path, seg))
 
     walk(tree, ())
     return out
@@ -243,7 +243,7 @@ def merge_apply(live: Any, cfg: Any, keys_for: KeysFor, names: tuple[str, ...] =
     if isinstance(live, dict) and isinstance(cfg, dict):
         out = dict(live)
         for key, value in cfg.items():
-            out[key] = merge_apply(live.get(key), value, keys_for, names + (key,)) if key in live else value
+            out[key] = merge_apply(live.get(key), value, keys_for, (*names, key)) if key in live else value
         return out
     if isinstance(live, list) and isinstance(cfg, list):
         keys = keys_for(names)

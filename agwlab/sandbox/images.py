@@ -12,7 +12,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["KnownImage", "KNOWN_IMAGES", "lookup", "repository_of"]
+__all__ = ["KNOWN_IMAGES", "KnownImage", "lookup", "repository_of"]
 
 
 @dataclass(frozen=True)

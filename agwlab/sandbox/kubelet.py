@@ -24,7 +24,7 @@ from .podlogs import PodLog
 from .runtime import PodContext, Workload
 from .store import now_rfc3339 as now
 
-__all__ = ["Kubelet", "NODE_NAME"]
+__all__ = ["NODE_NAME", "Kubelet"]
 
 log = logging.getLogger("agwlab.sandbox.kubelet")
 

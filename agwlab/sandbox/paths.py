@@ -35,7 +35,7 @@ class SandboxPaths:
     root: Path
 
     @classmethod
-    def for_home(cls, home: Path | None = None) -> "SandboxPaths":
+    def for_home(cls, home: Path | None = None) -> SandboxPaths:
         return cls((home or agwlab_home()) / "sandbox")
 
     @property

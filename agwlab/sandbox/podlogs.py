@@ -25,7 +25,7 @@ class PodLog:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._file = open(path, "a", encoding="utf-8", buffering=1)
+        self._file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 (open until close())
 
     def write(self, line: str) -> None:
         """Append one line (a trailing newline is added when missing)."""

@@ -101,15 +101,14 @@ class PrometheusServer:
             self.write_targets([])
         config = self._dir / "prometheus.yml"
         config.write_text(_CONFIG.format(job=JOB, targets=self.targets_file), encoding="utf-8")
-        log = open(self._dir / "prometheus.log", "ab")
-        self._proc = subprocess.Popen(
-            [self.binary, f"--config.file={config}", f"--storage.tsdb.path={self._dir / 'data'}",
-             f"--web.listen-address={self._address}:{self._port}", "--storage.tsdb.retention.time=2d",
-             "--log.level=warn"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
-            env=child_environment(),
-        )
-        log.close()
+        with open(self._dir / "prometheus.log", "ab") as log:  # the child keeps its own descriptor
+            self._proc = subprocess.Popen(
+                [self.binary, f"--config.file={config}", f"--storage.tsdb.path={self._dir / 'data'}",
+                 f"--web.listen-address={self._address}:{self._port}", "--storage.tsdb.retention.time=2d",
+                 "--log.level=warn"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+                env=child_environment(),
+            )
         self._started_at = time.monotonic()
         for _ in range(300):
             if self._proc.poll() is not None:

@@ -34,9 +34,19 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["ASGIApp", "BoundServer", "HEADER_TIMEOUT", "IDLE_TIMEOUT", "MAX_CONNECTIONS", "OnClose", "OnConnect",
-           "bind_socket",
-           "guarded_protocol", "os_error_text", "serve_asgi"]
+__all__ = [
+    "HEADER_TIMEOUT",
+    "IDLE_TIMEOUT",
+    "MAX_CONNECTIONS",
+    "ASGIApp",
+    "BoundServer",
+    "OnClose",
+    "OnConnect",
+    "bind_socket",
+    "guarded_protocol",
+    "os_error_text",
+    "serve_asgi",
+]
 
 ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
 OnClose = Callable[[int, int], None]

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import builtins
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -326,10 +327,8 @@ class Store:
 
     def close(self) -> None:
         """Close the database (idempotent)."""
-        try:
+        with contextlib.suppress(sqlite3.Error):  # already closed
             self._db.close()
-        except sqlite3.Error:  # already closed
-            pass
 
     @property
     def resource_version(self) -> int:

@@ -23,8 +23,8 @@ from typing import Any
 
 from ..errors import SandboxUnavailable
 from .network import http_ok
-from .procs import child_environment
 from .paths import SandboxPaths, agwlab_home
+from .procs import child_environment
 
 __all__ = ["SandboxError", "SandboxInfo", "ensure_running", "kill_leftover_children", "read_state", "status", "stop",
            "write_state"]
@@ -179,18 +179,17 @@ def ensure_running(home: Path | None = None, *, timeout: float = 30.0) -> Sandbo
         if _pid_alive(state.get("pid")):
             # a daemon that exists but does not answer: replace it
             _terminate(state["pid"], grace=5)
-        log = open(paths.daemon_log, "a", encoding="utf-8")
-        env = child_environment({"PYTHONUNBUFFERED": "1"})  # the sandbox never needs the learner's key
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "agwlab.sandbox.daemon", "--root", str(paths.root)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=env,
-            close_fds=True,
-        )
-        log.close()
+        with open(paths.daemon_log, "a", encoding="utf-8") as log:  # the child keeps its own descriptor
+            env = child_environment({"PYTHONUNBUFFERED": "1"})  # the sandbox never needs the learner's key
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "agwlab.sandbox.daemon", "--root", str(paths.root)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+                close_fds=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             state = read_state(paths)

@@ -9,6 +9,7 @@ import sys
 import httpx
 import pytest
 import yaml
+
 from labtest import DATA, KEY, NS, poll
 
 

@@ -8,7 +8,7 @@ from agwlab.sandbox.kinds import all_kinds, by_kind, by_resource, groups, resolv
 from agwlab.sandbox.schemas import kind_schema
 
 
-@pytest.mark.parametrize("api_version, kind, plural, short, namespaced", [
+@pytest.mark.parametrize(("api_version", "kind", "plural", "short", "namespaced"), [
     ("v1", "Namespace", "namespaces", ("ns",), False),
     ("v1", "ConfigMap", "configmaps", ("cm",), True),
     ("v1", "Service", "services", ("svc",), True),
@@ -51,7 +51,7 @@ def test_paths_and_resource_names():
     assert dep.resource == "deployments.apps" and by_kind("v1", "Pod").resource == "pods"
 
 
-@pytest.mark.parametrize("name, kind", [
+@pytest.mark.parametrize(("name", "kind"), [
     ("po", "Pod"), ("pods", "Pod"), ("Gateway", "Gateway"), ("gateways.gateway.networking.k8s.io", "Gateway"),
     ("agbe", "AgentgatewayBackend"), ("deploy.apps", "Deployment"), ("deployments.v1.apps", "Deployment"),
 ])

@@ -14,8 +14,18 @@ import openai
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from labtest import DATA, NS, SEED_MODEL, poll, poll_object
-from labtest import anthropic_backend_yaml, condition, http_route_yaml, secret_yaml, yaml_docs
+from labtest import (
+    DATA,
+    NS,
+    SEED_MODEL,
+    anthropic_backend_yaml,
+    condition,
+    http_route_yaml,
+    poll,
+    poll_object,
+    secret_yaml,
+    yaml_docs,
+)
 
 
 def test_seed_gateway_is_programmed_with_an_address(kubectl, gateway: str) -> None:  # type: ignore[no-untyped-def]
@@ -146,7 +156,7 @@ def test_access_log_has_agentgateway_fields(kubectl, gateway: str) -> None:  # t
                           if "\tinfo\trequest " in l and "route=agentgateway-system/claude" in l],
                  what="an access-log line")
     line = lines[-1]
-    ts, level, rest = line.split("\t", 2)
+    ts, _level, rest = line.split("\t", 2)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ts)
     fields = dict(kv.split("=", 1) for kv in rest.removeprefix("request ").split(" ") if "=" in kv)
     keys = list(fields)

@@ -13,9 +13,9 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from mcp import ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp import ClientSession
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from labtest import DATA, NS, has_status, http_route_yaml, poll, poll_object
@@ -149,7 +149,7 @@ def test_a_killed_fetcher_fails_clearly_and_recovers(kubectl, mcp_url: str) -> N
     poll(lambda: json.loads(kubectl("get", "pod", pod["metadata"]["name"], "-n", "default", "-o", "json"))
          ["status"]["containerStatuses"][0]["restartCount"] > restarts, timeout=30, what="the Pod to restart")
     kubectl("wait", "--for=condition=Ready", f"pod/{pod['metadata']['name']}", "-n", "default", "--timeout=30s")
-    name, tools, text = poll(lambda: anyio.run(_sdk_roundtrip, streamable_http_client(mcp_url)), timeout=30,
+    _name, tools, _text = poll(lambda: anyio.run(_sdk_roundtrip, streamable_http_client(mcp_url)), timeout=30,
                              what="MCP through the gateway after the restart")
     assert tools == ["fetch"]
 

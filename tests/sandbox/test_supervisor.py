@@ -16,8 +16,8 @@ import pytest
 from kubernetes import client, config
 
 from agwlab.sandbox import ensure_running, status, stop
-from agwlab.sandbox.supervisor import read_state
 from agwlab.sandbox.paths import SandboxPaths
+from agwlab.sandbox.supervisor import read_state
 from labtest import poll
 
 

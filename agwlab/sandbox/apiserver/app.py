@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as _dt
 import hmac
 import json
@@ -562,10 +563,8 @@ class _Server:
                 meta = o["metadata"]
                 if info.kind == "Namespace" and not info.group and meta["name"] in _IMMORTAL_NAMESPACES:
                     continue
-                try:
+                with contextlib.suppress(NotFound):
                     deleted.append(self.store.delete(info.group, info.plural, meta.get("namespace"), meta["name"]))
-                except NotFound:
-                    pass
         return _json({"kind": info.list_kind, "apiVersion": info.api_version,
                       "metadata": {"resourceVersion": str(self.store.resource_version)}, "items": deleted})
 
@@ -620,7 +619,7 @@ class _Server:
             try:
                 for obj in initial:
                     key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
-                    matched.update((key, ("seen",) + key))
+                    matched.update((key, ("seen", *key)))
                     yield encode("ADDED", obj)
                 if send_initial and bookmarks:
                     yield bookmark(initial_end=True)
@@ -652,7 +651,7 @@ class _Server:
     def _filter(kind: str, obj: dict, accept, matched: set) -> str | None:
         """The event type this watch sends (objects entering/leaving a selector are ADDED/DELETED)."""
         key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
-        seen_key = ("seen",) + key
+        seen_key = ("seen", *key)
         first = seen_key not in matched
         matched.add(seen_key)
         now = accept(obj)

@@ -13,9 +13,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
+from typing import Any
 
 from ..kinds import KindInfo, all_kinds
 from ..schemas import SCHEMA_DIR, kind_schema

@@ -161,7 +161,7 @@ def strategic_merge_patch(target: Any, patch: Any, keys_for: KeysFor, names: tup
         if value is None:
             out.pop(key, None)
             continue
-        sub_names = names + (key,)
+        sub_names = (*names, key)
         current = out.get(key)
         if isinstance(value, list):
             out[key] = _merge_list(current, value, keys_for, sub_names, key_defaults)
@@ -175,7 +175,7 @@ def strategic_merge_patch(target: Any, patch: Any, keys_for: KeysFor, names: tup
             out[key] = value
     for field, order in orders.items():
         if isinstance(out.get(field), list):
-            out[field] = _reorder(out[field], order, keys_for(names + (field,)))
+            out[field] = _reorder(out[field], order, keys_for((*names, field)))
     if isinstance(retain, list):
         out = {k: v for k, v in out.items() if k in retain}
     return out

@@ -45,7 +45,7 @@ def _names(hosts: list[str]) -> list[Any]:
     from cryptography import x509
 
     out: list[Any] = []
-    for h in dict.fromkeys(hosts + ["127.0.0.1", "localhost"]):
+    for h in dict.fromkeys([*hosts, "127.0.0.1", "localhost"]):
         try:
             out.append(x509.IPAddress(ipaddress.ip_address(h)))
         except ValueError:

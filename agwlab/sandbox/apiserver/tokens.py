@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as _dt
 import logging
 import os
@@ -225,7 +226,5 @@ class ServiceAccountTokens:
 
     def _drop_secrets(self, namespace: str, sa_name: str) -> None:
         for secret in self._token_secrets(namespace, sa_name):
-            try:
+            with contextlib.suppress(NotFound):
                 self.store.delete("", "secrets", namespace, secret["metadata"]["name"])
-            except NotFound:
-                pass

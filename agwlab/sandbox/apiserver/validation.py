@@ -32,8 +32,8 @@ from typing import Any
 from .. import kinds as _kinds
 from ..schemas import kind_schema
 from ..store import BadRequest, Invalid, NotFound
-from .defaults import apply_builtin_defaults
 from . import rbac_validation
+from .defaults import apply_builtin_defaults
 
 __all__ = ["MAX_DATA_BYTES", "admit", "check_unknown", "compile_rules", "validate_name", "warm_up"]
 

@@ -8,6 +8,7 @@ few milliseconds). Every write is skipped when nothing changed, so passes conver
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import time
@@ -23,8 +24,8 @@ from .backends import reconcile_backends
 from .bootstrap import bootstrap
 from .common import AdmittingStore, pod_ready
 from .gateways import reconcile_gateways
-from .policies import reconcile_parameters, reconcile_policies
 from .pod import log_to_controller
+from .policies import reconcile_parameters, reconcile_policies
 from .prompt_guards import attach_prompt_guards, reconcile_prompt_guards
 from .services import reconcile_services
 from .traffic import reconcile_traffic
@@ -116,10 +117,8 @@ class Controller:
             self._unsubscribe()
         if self._task:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
 
     def _on_event(self, event_type: str, obj: dict[str, Any]) -> None:
         if obj.get("kind") != "Event":
@@ -127,10 +126,8 @@ class Controller:
 
     async def _loop(self) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), RESYNC_SECONDS)
-            except TimeoutError:
-                pass
             self._dirty.clear()
             await asyncio.sleep(0)  # let a burst of writes land first
             try:

@@ -8,10 +8,10 @@ from typing import Any
 from ..cluster import Cluster
 from ..proxy.config import AIBackend, AIGroups, MCPBackend, MCPTarget, ServiceBackend
 from ..proxy.policies import Eviction, HealthPolicy
-from .durations import duration_seconds
 from .common import condition, labels_match, write_status
+from .durations import duration_seconds
 
-__all__ = ["ANTHROPIC_STANDIN", "translate_backend", "reconcile_backends"]
+__all__ = ["ANTHROPIC_STANDIN", "reconcile_backends", "translate_backend"]
 
 CONTROLLER = "agentgateway.dev/agentgateway"
 # where the sandbox sends Anthropic traffic unless the settings say "api.anthropic.com"

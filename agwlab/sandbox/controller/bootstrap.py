@@ -20,7 +20,7 @@ from ...names import (
 )
 from .backends import CONTROLLER
 
-__all__ = ["SYSTEM_OBJECTS", "bootstrap", "CRD_VERSIONS"]
+__all__ = ["CRD_VERSIONS", "SYSTEM_OBJECTS", "bootstrap"]
 
 AGW_VERSION = TESTED_VERSION
 CRD_VERSIONS = {"gateway.networking.k8s.io": GATEWAY_API_VERSION, "agentgateway.dev": AGW_VERSION}

@@ -16,8 +16,8 @@ __all__ = [
     "ensure_object",
     "labels_match",
     "now",
-    "pod_ready",
     "owner_ref",
+    "pod_ready",
     "short_hash",
     "write_status",
 ]

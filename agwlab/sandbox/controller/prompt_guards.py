@@ -26,7 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..proxy.config import GatewayConfig, Rule
-from ..proxy.guardrails import DEFAULT_REJECTION, BUILTINS, Guard, PromptGuard, RegexRules
+from ..proxy.guardrails import BUILTINS, DEFAULT_REJECTION, Guard, PromptGuard, RegexRules
 
 __all__ = ["attach_prompt_guards", "reconcile_prompt_guards", "translate"]
 

@@ -22,22 +22,7 @@ from .context import RequestContext
 
 __all__ = ["KEY_ORDER", "access_fields", "format_json", "format_line", "format_text", "timestamp"]
 
-KEY_ORDER: tuple[str, ...] = tuple(
-    """
-    gateway listener route_rule route endpoint src.addr src.identity http.method http.host http.path
-    http.version http.status grpc.status tls.sni trace.id span.id jwt.sub protocol a2a.method a2a.context.id
-    mcp.method.name mcp.target mcp.resource.type mcp.resource.uri gen_ai.tool.name gen_ai.prompt.name
-    mcp.session.id mcp.error.code mcp.error.message inferencepool.selected_endpoint gen_ai.operation.name
-    gen_ai.provider.name gen_ai.request.model gen_ai.response.model gen_ai.usage.input_tokens
-    gen_ai.usage.cache_creation.input_tokens gen_ai.usage.cache_read.input_tokens gen_ai.usage.output_tokens
-    gen_ai.usage.reasoning_tokens agw.ai.time_to_first_token agw.ai.time_per_output_token
-    agw.ai.usage.cost.total gen_ai.usage.output_image_tokens gen_ai.usage.input_audio_tokens
-    gen_ai.usage.output_audio_tokens gen_ai.request.temperature gen_ai.embeddings.dimension.count
-    gen_ai.request.encoding_formats gen_ai.request.top_p gen_ai.request.max_tokens
-    gen_ai.request.frequency_penalty gen_ai.request.presence_penalty gen_ai.request.seed retry.attempt
-    error reason duration
-    """.split()
-)
+KEY_ORDER: tuple[str, ...] = ("gateway", "listener", "route_rule", "route", "endpoint", "src.addr", "src.identity", "http.method", "http.host", "http.path", "http.version", "http.status", "grpc.status", "tls.sni", "trace.id", "span.id", "jwt.sub", "protocol", "a2a.method", "a2a.context.id", "mcp.method.name", "mcp.target", "mcp.resource.type", "mcp.resource.uri", "gen_ai.tool.name", "gen_ai.prompt.name", "mcp.session.id", "mcp.error.code", "mcp.error.message", "inferencepool.selected_endpoint", "gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.response.model", "gen_ai.usage.input_tokens", "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.reasoning_tokens", "agw.ai.time_to_first_token", "agw.ai.time_per_output_token", "agw.ai.usage.cost.total", "gen_ai.usage.output_image_tokens", "gen_ai.usage.input_audio_tokens", "gen_ai.usage.output_audio_tokens", "gen_ai.request.temperature", "gen_ai.embeddings.dimension.count", "gen_ai.request.encoding_formats", "gen_ai.request.top_p", "gen_ai.request.max_tokens", "gen_ai.request.frequency_penalty", "gen_ai.request.presence_penalty", "gen_ai.request.seed", "retry.attempt", "error", "reason", "duration")
 _QUOTED = {"error", "mcp.error.message"}
 _TOKEN_KEYS = {
     "input": "gen_ai.usage.input_tokens",

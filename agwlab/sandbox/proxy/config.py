@@ -10,7 +10,7 @@ Kubernetes objects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from .policies import HealthPolicy, TrafficPolicies
@@ -24,6 +24,7 @@ __all__ = [
     "BackendRef",
     "GatewayConfig",
     "HeaderMatch",
+    "HeaderModifier",
     "Listener",
     "MCPBackend",
     "MCPTarget",
@@ -35,7 +36,6 @@ __all__ = [
     "ServiceBackend",
     "TracingConfig",
     "URLRewrite",
-    "HeaderModifier",
 ]
 
 
@@ -184,7 +184,7 @@ class Rule:
     request_headers: HeaderModifier | None = None
     response_headers: HeaderModifier | None = None
     timeout_seconds: float | None = None      # rules[].timeouts.request
-    traffic: TrafficPolicies = TrafficPolicies()   # AgentgatewayPolicy spec.traffic (policies.py)
+    traffic: TrafficPolicies = field(default_factory=TrafficPolicies)   # AgentgatewayPolicy spec.traffic (policies.py)
     prompt_guard: PromptGuard | None = None   # AgentgatewayPolicy backend.ai.promptGuard (guardrails.PromptGuard)
 
 

@@ -17,9 +17,9 @@ __all__ = [
     "GatewayError",
     "NoBackend",
     "ProcessingFailed",
+    "RequestTimeout",
     "UpstreamCallFailed",
     "UpstreamCallTimeout",
-    "RequestTimeout",
 ]
 
 

@@ -35,13 +35,13 @@ from .config import MCPBackend, MCPTarget
 from .mcp_upstream import StreamableUpstream, Upstream, UpstreamError, open_upstream
 
 __all__ = [
-    "KNOWN_METHODS",
-    "SendFailed",
     "AGW_VERSION",
     "GATEWAY_INSTRUCTIONS",
+    "KNOWN_METHODS",
+    "SESSION_CLOSED",
     "MCPSession",
     "Routing",
-    "SESSION_CLOSED",
+    "SendFailed",
     "SessionStore",
     "UpstreamHook",
     "classify",

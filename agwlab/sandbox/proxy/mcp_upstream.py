@@ -221,10 +221,8 @@ class SSEUpstream(Upstream):
                 endpoint.set_result(event.data.strip())
             return
         if event.event == "message":
-            try:
+            with contextlib.suppress(ValueError):  # not JSON: nothing a client could use
                 self._deliver(event.json())
-            except ValueError:
-                pass  # not JSON: nothing a client could use
 
     async def _post(self, message: dict[str, Any], headers: dict[str, str] | None) -> None:
         if self.closed or self.endpoint is None:

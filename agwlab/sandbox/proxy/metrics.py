@@ -26,8 +26,8 @@ from .context import LLMCall, RequestContext
 
 __all__ = [
     "OPENMETRICS_CONTENT_TYPE",
-    "ProxyMetrics",
     "TEXT_CONTENT_TYPE",
+    "ProxyMetrics",
     "content_type_for",
 ]
 

@@ -52,7 +52,7 @@ from .state import ProxyState
 from .tracing import ProxyTracing, default_resource_attributes
 from .upstream import UpstreamClient, httpx_connect_timing
 
-__all__ = ["DEFAULT_VERSION", "ProxyWorkload", "STATS_PORT", "READINESS_PORT"]
+__all__ = ["DEFAULT_VERSION", "READINESS_PORT", "STATS_PORT", "ProxyWorkload"]
 
 STATS_PORT = 15020
 READINESS_PORT = 15021

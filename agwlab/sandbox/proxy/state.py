@@ -60,12 +60,12 @@ __all__ = ["ProxyState"]
 class ProxyState:
     """One proxy's long-lived parts (see the module docstring for how handlers use them)."""
 
-    pod: "PodContext"
-    log: "PodLog"
-    cluster: "ClusterServices"
-    metrics: "ProxyMetrics"
-    tracing: "ProxyTracing"
-    http: "httpx.AsyncClient"
-    config: "GatewayConfig | None" = None
-    upstream: "UpstreamClient | None" = None
+    pod: PodContext
+    log: PodLog
+    cluster: ClusterServices
+    metrics: ProxyMetrics
+    tracing: ProxyTracing
+    http: httpx.AsyncClient
+    config: GatewayConfig | None = None
+    upstream: UpstreamClient | None = None
     extra: dict[str, Any] = field(default_factory=dict)

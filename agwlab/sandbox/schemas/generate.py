@@ -165,7 +165,7 @@ def builtin_schema(model_name: str, stack: tuple[str, ...] = ()) -> dict:
     fields = getattr(cls, "model_fields", {})
     for attr, type_str in cls.openapi_types.items():
         name = cls.attribute_map[attr]
-        sub = _type_schema(type_str, model_name, name, stack + (model_name,))
+        sub = _type_schema(type_str, model_name, name, (*stack, model_name))
         info = fields.get(attr)
         if info is not None and info.description:
             sub["description"] = info.description

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -56,14 +57,21 @@ from starlette.routing import Route
 from ..redact import mask_keys
 from ..runtime import PodContext, WorkloadFailed
 from ..serving import BoundServer, os_error_text, serve_asgi
-from .standin_turns import Turn, plan_turn, question_of, summarise_outcomes, thinking_signature, thinking_text
-from .standin_turns import validate_tools
+from .standin_turns import (
+    Turn,
+    plan_turn,
+    question_of,
+    summarise_outcomes,
+    thinking_signature,
+    thinking_text,
+    validate_tools,
+)
 
 __all__ = [
     "ALIASES",
-    "AnthropicStandinWorkload",
     "DEFAULT_PORT",
     "MODELS",
+    "AnthropicStandinWorkload",
     "answer_for",
     "content_for",
     "count_tokens",
@@ -647,10 +655,8 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             await server.stop()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import json
 from collections.abc import Callable
@@ -38,9 +39,9 @@ from ..serving import MAX_CONNECTIONS, BoundServer, os_error_text, serve_asgi
 
 __all__ = [
     "COLLECTOR_VERSION",
-    "CollectorWorkload",
     "GRPC_PORT",
     "HTTP_PORT",
+    "CollectorWorkload",
     "create_http_app",
     "format_batch",
     "format_value",
@@ -205,10 +206,8 @@ def _hex_ids_to_base64(node: Any) -> Any:
         out = {}
         for k, v in node.items():
             if k in _ID_KEYS and isinstance(v, str):
-                try:
+                with contextlib.suppress(ValueError):
                     v = base64.b64encode(bytes.fromhex(v)).decode()
-                except ValueError:
-                    pass
             else:
                 v = _hex_ids_to_base64(v)
             out[k] = v

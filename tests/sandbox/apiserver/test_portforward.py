@@ -10,6 +10,7 @@ import httpx
 import pytest
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import portforward
+
 from labtest import poll
 
 SITE_NS = "agwlab-system"
@@ -64,7 +65,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("target,remote", [("deploy/lab-website", "8080"), ("svc/lab-website", "80")])
+@pytest.mark.parametrize(("target", "remote"), [("deploy/lab-website", "8080"), ("svc/lab-website", "80")])
 def test_kubectl_port_forward(sandbox, kubectl_bin: str, target: str, remote: str) -> None:  # type: ignore[no-untyped-def]
     local = _free_port()
     env = {**os.environ, "KUBECONFIG": str(sandbox.kubeconfig)}

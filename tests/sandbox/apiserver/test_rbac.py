@@ -17,6 +17,7 @@ import pytest
 import yaml
 from kubernetes import client, config, dynamic
 from kubernetes.client.rest import ApiException
+
 from labtest import poll
 
 RBAC = "rbac.authorization.k8s.io"

@@ -7,8 +7,15 @@ import httpx
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from labtest import anthropic_backend_yaml, http_route_yaml, secret_yaml, yaml_docs
-from labtest import condition, poll, poll_object
+from labtest import (
+    anthropic_backend_yaml,
+    condition,
+    http_route_yaml,
+    poll,
+    poll_object,
+    secret_yaml,
+    yaml_docs,
+)
 
 FETCHER = """
 apiVersion: apps/v1
@@ -69,10 +76,9 @@ spec:
 
 
 async def _tools(url: str) -> list[str]:
-    async with streamable_http_client(url) as (read, write, *_):
-        async with ClientSession(read, write) as session:
-            await session.initialize()
-            return sorted(t.name for t in (await session.list_tools()).tools)
+    async with streamable_http_client(url) as (read, write, *_), ClientSession(read, write) as session:
+        await session.initialize()
+        return sorted(t.name for t in (await session.list_tools()).tools)
 
 
 def _ready(url: str) -> bool:

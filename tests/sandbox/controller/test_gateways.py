@@ -6,8 +6,15 @@ import json
 
 import httpx
 
-from labtest import anthropic_backend_yaml, http_route_yaml, secret_yaml, yaml_docs
-from labtest import has_status, poll, poll_object
+from labtest import (
+    anthropic_backend_yaml,
+    has_status,
+    http_route_yaml,
+    poll,
+    poll_object,
+    secret_yaml,
+    yaml_docs,
+)
 
 
 def _gateway(ns: str, name: str = "gw", port: int = 8080, allowed: str = "Same", cls: str = "agentgateway") -> str:

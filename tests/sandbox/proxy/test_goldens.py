@@ -26,7 +26,16 @@ from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
 from agwlab.sandbox.proxy import ProxyWorkload
-from agwlab.sandbox.proxy.config import AIBackend, BackendRef, GatewayConfig, Listener, PathMatch, Route, RouteMatch, Rule
+from agwlab.sandbox.proxy.config import (
+    AIBackend,
+    BackendRef,
+    GatewayConfig,
+    Listener,
+    PathMatch,
+    Route,
+    RouteMatch,
+    Rule,
+)
 from agwlab.sandbox.serving import serve_asgi
 from harness import AGENTGATEWAY_IMAGE, FakeCluster, LoopThread, free_port, make_pod
 from labtest import poll

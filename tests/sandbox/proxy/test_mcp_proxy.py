@@ -23,13 +23,13 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
 from agwlab.sandbox.proxy import ProxyWorkload
-from agwlab.wait import attempt
 from agwlab.sandbox.proxy.config import MCPBackend, MCPTarget, TracingConfig
 from agwlab.sandbox.proxy.mcp import shutdown
-from agwlab.wire.sse import SSEParser
 from agwlab.sandbox.workloads.collector import create_http_app
 from agwlab.sandbox.workloads.lab_website import LabWebsiteWorkload
 from agwlab.sandbox.workloads.website_fetcher import WebsiteFetcherWorkload
+from agwlab.wait import attempt
+from agwlab.wire.sse import SSEParser
 from harness import LoopThread, free_port, make_pod, mcp_gateway, mcp_rule, sse_target
 
 GW_IP = "127.211.0.1"
@@ -245,17 +245,16 @@ def listen_in_thread(
     out: queue.Queue[Any] = queue.Queue()
 
     def listen() -> None:
-        with httpx.Client(timeout=30, trust_env=False) as listener:
-            with listener.stream(
-                "GET", url, headers={"Accept": "text/event-stream", "mcp-session-id": sid}
-            ) as r:
-                out.put(r.status_code)
-                parser = SSEParser()
-                for line in r.iter_lines():
-                    for event in parser.feed(line):
-                        out.put(event)
-                        if first_event_only:
-                            return
+        with httpx.Client(timeout=30, trust_env=False) as listener, listener.stream(
+            "GET", url, headers={"Accept": "text/event-stream", "mcp-session-id": sid}
+        ) as r:
+            out.put(r.status_code)
+            parser = SSEParser()
+            for line in r.iter_lines():
+                for event in parser.feed(line):
+                    out.put(event)
+                    if first_event_only:
+                        return
         out.put(time.monotonic())
 
     thread = threading.Thread(target=listen, daemon=True)
@@ -263,7 +262,7 @@ def listen_in_thread(
     return out, thread
 
 
-@pytest.fixture()
+@pytest.fixture
 def client() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=30, trust_env=False) as c:
         yield c
@@ -362,7 +361,7 @@ def test_streamable_http_status_codes(lab: dict[str, Any], client: httpx.Client)
     assert r.headers["cache-control"] == "no-cache"
     assert r.text.startswith("event: message\ndata: {")
     sid = r.headers["mcp-session-id"]
-    with pytest.raises(ValueError):  # opaque, not a UUID
+    with pytest.raises(ValueError, match="hexadecimal UUID"):  # opaque, not a UUID
         uuid.UUID(sid)
     reply = sse_json(r)
     assert reply["id"] == 1 and reply["result"]["serverInfo"]["name"] == "mcp-website-fetcher"

@@ -89,9 +89,9 @@ def test_routing_by_prefix() -> None:
         assert unknown.error == "invalid request: unknown service nobody"
         plain = await multi.route({**call, "params": {"name": "plain"}})
         assert plain.error == "invalid request: invalid resource name"
-        with pytest.raises(SendFailed, match="^failed to send message: invalid request: invalid resource name$"):
+        with pytest.raises(SendFailed, match=r"^failed to send message: invalid request: invalid resource name$"):
             await multi.request(plain)
-        with pytest.raises(SendFailed, match="^failed to send message: unsupported method: foo/bar$"):
+        with pytest.raises(SendFailed, match=r"^failed to send message: unsupported method: foo/bar$"):
             await multi.request(await multi.route({"jsonrpc": "2.0", "id": 2, "method": "foo/bar"}))
 
         single = _session("mcp-target")

@@ -134,10 +134,10 @@ class Lab:
             )),
         )
         tracing = TracingConfig(endpoint=f"http://{COLLECTOR_IP}:{self.collector.grpc_port}", protocol="GRPC")
-        defaults: dict[str, Any] = dict(
-            namespace=NS, name=GW, class_name="agentgateway", address=GW_IP,
-            listeners=(Listener("http", self.port, routes=routes),), tracing=tracing, version=version,
-        )
+        defaults: dict[str, Any] = {
+            "namespace": NS, "name": GW, "class_name": "agentgateway", "address": GW_IP,
+            "listeners": (Listener("http", self.port, routes=routes),), "tracing": tracing, "version": version,
+        }
         defaults.update(kw)
         return GatewayConfig(**defaults)
 

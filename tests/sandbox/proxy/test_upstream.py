@@ -5,6 +5,7 @@ once per new connection, none for a pooled one reused or a connect that failed."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import httpx
 from starlette.applications import Starlette
@@ -38,14 +39,10 @@ def test_each_opened_connection_is_reported_once() -> None:
                 response = await upstream.send("GET", url, [])
                 assert await response.read() == b"hello"
                 assert (await http.get(url)).text == "hello"
-            try:                                                 # nothing listens: no connection, no report
+            with contextlib.suppress(UpstreamError):  # nothing listens: no connection, no report
                 await upstream.send("GET", f"http://{HOST}:{closed_port}/", [])
-            except UpstreamError:
-                pass
-            try:
+            with contextlib.suppress(httpx.ConnectError):
                 await http.get(f"http://{HOST}:{closed_port}/")
-            except httpx.ConnectError:
-                pass
         finally:
             await upstream.close()
             await http.aclose()

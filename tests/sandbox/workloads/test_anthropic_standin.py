@@ -10,10 +10,10 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
-from harness import LoopThread, free_port, make_pod
 
 from agwlab.sandbox.runtime import PodContext, WorkloadFailed
 from agwlab.sandbox.workloads.anthropic_standin import AnthropicStandinWorkload, count_tokens, mask_key
+from harness import LoopThread, free_port, make_pod
 
 IP = "127.78.1.9"
 KEY = "sk-ant-api03-" + "k" * 30 + "wxyz"
@@ -192,9 +192,9 @@ def _after(c: anthropic.Anthropic, result: str | list[dict[str, Any]], **extra: 
     ask = [{"role": "user", "content": f"Please summarise {SITE} for me."}]
     first = c.messages.create(model="claude-sonnet-4-6", max_tokens=2048, messages=ask, tools=[FETCH])  # type: ignore[arg-type,list-item]
     call = next(b for b in first.content if b.type == "tool_use")
-    convo = ask + [{"role": "assistant", "content": _blocks_of(first)},
-                   {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": result,  # type: ignore[union-attr]
-                                                 **extra}]}]
+    convo = [*ask, {"role": "assistant", "content": _blocks_of(first)},
+             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": result,  # type: ignore[union-attr]
+                                           **extra}]}]
     return c.messages.create(model="claude-sonnet-4-6", max_tokens=2048, messages=convo, tools=[FETCH]), convo  # type: ignore[arg-type]
 
 

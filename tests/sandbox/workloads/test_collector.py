@@ -52,12 +52,14 @@ def send_spans(exporter: Any) -> tuple[str, str, str]:
                                                         "k8s.pod.name": "agentgateway-route-abc"}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("agentgateway", "1.4.1")
-    with tracer.start_as_current_span("POST /anthropic/*", kind=SpanKind.SERVER, attributes={
+    with (
+        tracer.start_as_current_span("POST /anthropic/*", kind=SpanKind.SERVER, attributes={
             "gateway": "agentgateway-system/agentgateway-route", "http.status": 200, "cached": False,
-            "ratio": 0.5, "whole": 2.0, "tags": ["a", "b"]}) as server:
-        with tracer.start_as_current_span("POST api.anthropic.com:443", kind=SpanKind.CLIENT) as client:
-            client.set_status(Status(StatusCode.ERROR, "boom"))
-            client.add_event("retry", {"attempt": 1})
+            "ratio": 0.5, "whole": 2.0, "tags": ["a", "b"]}) as server,
+        tracer.start_as_current_span("POST api.anthropic.com:443", kind=SpanKind.CLIENT) as client,
+    ):
+        client.set_status(Status(StatusCode.ERROR, "boom"))
+        client.add_event("retry", {"attempt": 1})
     provider.shutdown()
     sc, cc = server.get_span_context(), client.get_span_context()
     return f"{sc.trace_id:032x}", f"{sc.span_id:016x}", f"{cc.span_id:016x}"

@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import httpx
+import pytest
 
 from agwlab.sandbox.workloads.lab_website import LabWebsiteWorkload, site_pages
 from harness import free_port, make_pod
@@ -56,12 +57,7 @@ def test_start_fails_when_the_port_is_taken(tmp_path: Path) -> None:
             port = taken.getsockname()[1]
             pod = make_pod(tmp_path, "x", port=port, namespace="agwlab-system", image="lab-website")
             site = LabWebsiteWorkload()
-            try:
+            with pytest.raises(WorkloadFailed, match=str(port)):
                 await site.start(pod)
-            except WorkloadFailed as e:
-                assert str(port) in str(e)
-            else:
-                await site.stop()
-                raise AssertionError("start should fail on a busy port")
 
     asyncio.run(scenario())

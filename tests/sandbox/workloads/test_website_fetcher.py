@@ -64,11 +64,13 @@ async def _session(
     url: str, calls: list[tuple[str, dict[str, Any]]], host: str | None = None
 ) -> tuple[Any, Any, list[Any]]:
     headers = {"Host": host} if host else None
-    async with sse_client(f"{url}/sse", headers=headers) as streams:
-        async with ClientSession(streams[0], streams[1]) as session:
-            init = await session.initialize()
-            tools = await session.list_tools()
-            results = [await session.call_tool(name, args) for name, args in calls]
+    async with (
+        sse_client(f"{url}/sse", headers=headers) as streams,
+        ClientSession(streams[0], streams[1]) as session,
+    ):
+        init = await session.initialize()
+        tools = await session.list_tools()
+        results = [await session.call_tool(name, args) for name, args in calls]
     return init, tools, results
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 from ..context import LLMCall
 from .base import Provider, compact_json
@@ -363,7 +363,7 @@ class AnthropicProvider(Provider):
 
     name = "anthropic"
     native_route = "Messages"
-    paths = {"Completions": "/messages", "Messages": "/messages", "AnthropicTokenCount": "/messages/count_tokens",
+    paths: ClassVar[dict[str, str]] = {"Completions": "/messages", "Messages": "/messages", "AnthropicTokenCount": "/messages/count_tokens",
              "Models": "/models"}
 
     def set_auth(self, headers: dict[str, str], key: str, explicit_location: bool) -> None:

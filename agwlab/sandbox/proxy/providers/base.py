@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 from ..context import LLMCall
 
@@ -41,7 +41,7 @@ class Provider:
     name = "unknown"
     native_route = "Completions"
     base_path = "/v1"
-    paths: dict[str, str] = {"Completions": "/chat/completions"}
+    paths: ClassVar[dict[str, str]] = {"Completions": "/chat/completions"}
 
     def path(self, route_type: str) -> str:
         """The default upstream path for a route type."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from .base import Provider
 
 __all__ = ["OpenAIProvider"]
@@ -12,4 +14,4 @@ class OpenAIProvider(Provider):
 
     name = "openai"
     native_route = "Completions"
-    paths = {"Completions": "/chat/completions", "Models": "/models"}
+    paths: ClassVar[dict[str, str]] = {"Completions": "/chat/completions", "Models": "/models"}
