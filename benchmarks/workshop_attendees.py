@@ -22,8 +22,10 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import nbformat
 from benchlib import KEY, REPO, descendants, fresh_sandbox, header, percentile, report
+from jupyter_client import KernelManager
 from nbclient import NotebookClient
 
 __all__ = ["main"]
@@ -44,16 +46,27 @@ def _rss_mib(pid: int) -> float:
 
 
 class _Peak(threading.Thread):
-    """Samples memory every second: the sandbox (and its children) and this process's kernels."""
+    """Samples every second: memory of the sandbox (and its children) and of this process's kernels,
+    and how long the API server takes to answer ``GET /version`` (its event loop's lag, as seen
+    from outside: every part of the sandbox shares that loop)."""
 
-    def __init__(self, sandbox_pid: int) -> None:
+    def __init__(self, sandbox_pid: int, apiserver: str, ca_file: str | None) -> None:
         super().__init__(daemon=True)
         self.sandbox_pid = sandbox_pid
         self.sandbox = self.children = self.kernels = 0.0
+        self.api_latencies: list[float] = []
+        self.api_failures = 0
         self.stop = threading.Event()
+        self._client = httpx.Client(base_url=apiserver, verify=ca_file or False, timeout=30.0)
 
     def run(self) -> None:
         while not self.stop.wait(1.0):
+            start = time.perf_counter()
+            try:
+                self._client.get("/version").raise_for_status()
+                self.api_latencies.append(time.perf_counter() - start)
+            except httpx.HTTPError:
+                self.api_failures += 1
             self.sandbox = max(self.sandbox, _rss_mib(self.sandbox_pid))
             self.children = max(self.children, sum(_rss_mib(p) for p in descendants(self.sandbox_pid)))
             self.kernels = max(self.kernels, sum(_rss_mib(p) for p in descendants(os.getpid())))
@@ -74,7 +87,7 @@ def main(n: int = 30) -> int:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AGWLAB_", "KUBECONFIG"))}
         times: dict[str, float] = {}
         errors: dict[str, str] = {}
-        peak = _Peak(info.pid)
+        peak = _Peak(info.pid, info.apiserver or "", str(info.ca_file) if info.ca_file else None)
         peak.start()
 
         def attendee(name: str, kubeconfig: Path) -> None:
@@ -84,8 +97,11 @@ def main(n: int = 30) -> int:
             (work / name).mkdir(parents=True, exist_ok=True)
             nb = nbformat.read(NOTEBOOK, as_version=4)
             start = time.perf_counter()
+            # IPC sockets under the attendee's own directory: N kernels started at once on TCP
+            # pick random ports and can collide ("Address already in use"), killing a kernel.
+            km = KernelManager(kernel_name="python3", transport="ipc", ip=str(work / name / "kernel"))
             try:
-                NotebookClient(nb, timeout=600, kernel_name="python3",
+                NotebookClient(nb, km=km, timeout=600, kernel_name="python3",
                                resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute(env=env)
             except Exception as exc:  # noqa: BLE001 - counted and shown below
                 errors[name] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200]}"
@@ -109,6 +125,11 @@ def main(n: int = 30) -> int:
         report("sandbox process peak VmRSS (API server, controller, all proxies)", peak.sandbox, "MiB")
         report("sandbox child processes peak VmRSS (Prometheus, fetchers)", peak.children, "MiB")
         report(f"{n} Jupyter kernels peak VmRSS, together", peak.kernels, "MiB")
+        lat = sorted(peak.api_latencies) or [float("nan")]
+        report("API server GET /version while they ran: median", percentile(lat, 50) * 1000, "ms")
+        report("API server GET /version while they ran: slowest", lat[-1] * 1000, "ms", 5000.0)
+        report("API server GET /version unanswered (30 s timeout)", peak.api_failures, "", 0)
+        report("load average (1 min) when the last notebook finished", os.getloadavg()[0], "")
         for name, err in sorted(errors.items())[:5]:
             print(f"  FAILED {name}: {err}", flush=True)
         try:

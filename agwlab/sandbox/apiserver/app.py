@@ -31,6 +31,7 @@ from . import discovery, protobuf
 from .crds import install_crds
 from .patch import json_patch, merge_patch, strategic_merge_patch
 from .portforward import portforward_endpoint
+from .escalation import check_no_escalation
 from .rbac import Attributes, Authorizer, install_rbac_defaults, request_verb
 from .reviews import self_review
 from .service_proxy import proxy_to_service
@@ -256,6 +257,10 @@ class _Server:
             err.body = exc.status()
             raise err from None
 
+    def _no_escalation(self, request: Request, obj: dict) -> None:
+        """A Role or binding may grant only what its writer holds (or may ``escalate``/``bind``)."""
+        check_no_escalation(self.rbac, getattr(request.state, "user", ADMIN), obj)
+
     def _authorize(self, request: Request, **attrs: str) -> None:
         """Refuse with Kubernetes' 403 unless RBAC allows the request's user this."""
         user = getattr(request.state, "user", ADMIN)
@@ -452,6 +457,7 @@ class _Server:
         if "status" in info.subresources and info.kind != "Namespace":
             obj.pop("status", None)  # status is written through its subresource, as on a real server
         warnings = admit(obj, field_validation=_field_validation(request), info=info)
+        self._no_escalation(request, obj)
         if self._dry_run(request):
             ns = obj["metadata"].get("namespace")
             if info.namespaced and self.store.get("", "namespaces", None, ns or "") is None:
@@ -470,6 +476,7 @@ class _Server:
         current = self._fetch(info, namespace, name)
         _check_fresh(info, obj, current)
         warnings = admit(obj, field_validation=fv, info=info, subresource=sub, old=current)
+        self._no_escalation(request, obj)
         if self._dry_run(request):
             return _json(obj, warnings=warnings)
         return _json(self.store.update(obj, subresource=sub, field_manager=_field_manager(request)),
@@ -503,9 +510,11 @@ class _Server:
                 return _json(cfg, warnings=warnings)
             current = self.store.get(info.group, info.plural, cfg["metadata"].get("namespace"),
                                      cfg["metadata"].get("name") or "")
-            result = self.store.apply(cfg, field_manager=manager, force=force, subresource=sub,
-                                      prepare=lambda o: admit(o, field_validation="Ignore", info=info,  # type: ignore[arg-type]
-                                                              subresource=sub, old=current) and None)
+            def prepare(merged: dict) -> None:
+                admit(merged, field_validation="Ignore", info=info, subresource=sub, old=current)
+                self._no_escalation(request, merged)
+
+            result = self.store.apply(cfg, field_manager=manager, force=force, subresource=sub, prepare=prepare)
             return _json(result, warnings=warnings)
         if ctype not in ("application/merge-patch+json", "application/json-patch+json",
                          "application/strategic-merge-patch+json") or \
@@ -540,6 +549,7 @@ class _Server:
         patched = self._check_target(patched, info, namespace, name)
         _check_fresh(info, patched, current)
         warnings = admit(patched, field_validation=fv, info=info, subresource=sub, old=current)
+        self._no_escalation(request, patched)
         if self._dry_run(request):
             return _json(patched, warnings=warnings)
         return _json(self.store.update(patched, subresource=sub, field_manager=manager), warnings=warnings)

@@ -220,6 +220,15 @@ class Authorizer:
         self._build()
         return [*self._rules(user, None), *(self._rules(user, namespace) if namespace else [])]
 
+    def role_rules(self, kind: str, namespace: str, name: str) -> list[dict] | None:
+        """The rules of Role ``namespace/name`` or ClusterRole ``name`` (aggregated), or None if missing."""
+        self._build()
+        if kind == "ClusterRole":
+            rules = self._cluster_roles.get(name)
+        else:
+            rules = self._roles.get((namespace, name))
+        return None if rules is None else list(rules)
+
     def check(self, a: Attributes) -> None:
         """Raise :class:`Forbidden` (Kubernetes' wording) unless the request is allowed."""
         if not self.allowed(a):

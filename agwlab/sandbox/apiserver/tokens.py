@@ -13,6 +13,9 @@ Two kinds of token, both JWTs signed RS256 with the sandbox's service-account ke
 Either stops working when its ServiceAccount (or Secret) is deleted. Deleting a
 ServiceAccount deletes its token Secrets.
 
+As kube-controller-manager's ServiceAccount controller does, every namespace gets a
+ServiceAccount ``default`` (made again if it is deleted while the namespace lives).
+
 Example:
     >>> tokens = ServiceAccountTokens(store, key_path, ca_file=ca)       # doctest: +SKIP
     >>> tokens.verify(token).name                                        # doctest: +SKIP
@@ -36,15 +39,17 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..store import Invalid, NotFound, Store
+from ..store import AlreadyExists, Invalid, NotFound, Store, StoreError
 from .users import UserInfo, service_account_user
 
-__all__ = ["ISSUER", "SA_TOKEN_TYPE", "ServiceAccountTokens"]
+__all__ = ["DEFAULT_ACCOUNT", "ISSUER", "SA_TOKEN_TYPE", "ServiceAccountTokens"]
 
 log = logging.getLogger(__name__)
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 SA_TOKEN_TYPE = "kubernetes.io/service-account-token"
+DEFAULT_ACCOUNT = "default"
+"""The ServiceAccount every namespace gets."""
 _SA_NAME = "kubernetes.io/service-account.name"
 _SA_UID = "kubernetes.io/service-account.uid"
 _LEGACY_ISSUER = "kubernetes/serviceaccount"
@@ -85,6 +90,8 @@ class ServiceAccountTokens:
         self._ca_file = ca_file
         self._verified: dict[str, tuple[float, UserInfo, tuple]] = {}
         store.add_listener(self._on_change)
+        for ns in store.list("", "namespaces", copy=False):
+            self._ensure_default(ns["metadata"]["name"])
 
     # ------------------------------------------------------------------ issuing
 
@@ -184,6 +191,10 @@ class ServiceAccountTokens:
                 self._later(self._fill, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
         elif kind == "ServiceAccount" and event == "DELETED":
             self._later(self._drop_secrets, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+            if obj["metadata"]["name"] == DEFAULT_ACCOUNT:
+                self._later(self._ensure_default, obj["metadata"].get("namespace", ""))
+        elif kind == "Namespace" and event == "ADDED":
+            self._later(self._ensure_default, obj["metadata"]["name"])
         elif kind == "ServiceAccount" and event == "ADDED":
             self._later(self._fill_waiting, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
 
@@ -214,6 +225,21 @@ class ServiceAccountTokens:
             self.store.update(secret, field_manager="kube-controller-manager")
         except Exception as exc:  # noqa: BLE001 - changed meanwhile: the next event fills it
             log.debug("token Secret %s/%s not filled yet: %s", namespace, name, exc)
+
+    def _ensure_default(self, namespace: str) -> None:
+        ns = self.store.get("", "namespaces", None, namespace, copy=False)
+        if ns is None or ns["metadata"].get("deletionTimestamp") or (ns.get("status") or {}).get("phase") == "Terminating":
+            return
+        if self.store.get("", "serviceaccounts", namespace, DEFAULT_ACCOUNT, copy=False) is not None:
+            return
+        try:
+            self.store.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                               "metadata": {"name": DEFAULT_ACCOUNT, "namespace": namespace}},
+                              field_manager="kube-controller-manager")
+        except AlreadyExists:
+            pass
+        except StoreError as exc:  # the namespace went away meanwhile
+            log.debug("no default ServiceAccount in %s: %s", namespace, exc)
 
     def _fill_waiting(self, namespace: str, sa_name: str) -> None:
         for secret in self._token_secrets(namespace, sa_name):

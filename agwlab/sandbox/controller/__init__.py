@@ -43,6 +43,12 @@ _GC_KINDS = [
     ("agentgateway.dev", "agentgatewayparameters"),
 ]
 RESYNC_SECONDS = 2.0
+SHARE = 0.5
+"""At most this share of the event loop goes to reconcile passes when they run back to back:
+after a pass of ``t`` seconds the next waits ``t * (1 - SHARE) / SHARE``. The loop also
+serves the API and every Gateway's proxy; with many attendees a pass takes long enough
+that passes back to back would leave them nothing, and requests time out."""
+MAX_PAUSE = 2.0
 _MAX_SET_ASIDE = 20
 
 
@@ -130,15 +136,20 @@ class Controller:
                 await asyncio.wait_for(self._dirty.wait(), RESYNC_SECONDS)
             self._dirty.clear()
             await asyncio.sleep(0)  # let a burst of writes land first
+            started = time.perf_counter()
+            pause = 0.0
             try:
-                started = time.perf_counter()
                 self.reconcile_isolating()
-                took = time.perf_counter() - started
-                if took > 0.5:
-                    log.info("reconcile pass took %.0f ms", took * 1000)
             except Exception:
                 log.exception("reconcile pass failed; retrying on the next change")
-                await asyncio.sleep(0.5)
+                pause = 0.5
+            took = time.perf_counter() - started
+            if took > 0.5:
+                log.info("reconcile pass took %.0f ms", took * 1000)
+            if took > 0.01:  # changes that land meanwhile are picked up together by the next pass
+                pause = max(pause, min(MAX_PAUSE, took * (1 - SHARE) / SHARE))
+            if pause:
+                await asyncio.sleep(pause)
 
     def reconcile_isolating(self) -> None:
         """One pass; an object the pass fails on is set aside (with a Warning Event on it saying

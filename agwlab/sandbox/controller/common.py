@@ -126,18 +126,18 @@ def ensure_object(store: Any, desired: dict[str, Any], *, group: str, plural: st
     current = store.get(group, plural, meta.get("namespace"), meta["name"])
     if current is None:
         return store.create(copy.deepcopy(desired), field_manager=manager)
-    changed = False
-    new = _strip(current)
-    for key in ("labels", "annotations", "ownerReferences"):
-        if key in meta and current["metadata"].get(key) != meta[key]:
-            new["metadata"][key] = copy.deepcopy(meta[key])
-            changed = True
-    for key in ("spec", "data", "type"):
-        if key in desired and _differs(current.get(key), desired[key]):
-            new[key] = _merge_defaults(current.get(key), desired[key])
-            changed = True
-    if not changed:
+    # decide before copying: most passes change nothing, and a copy of every object the
+    # controller owns on every pass is most of a pass's time once there are many Gateways
+    stale_meta = [k for k in ("labels", "annotations", "ownerReferences")
+                  if k in meta and current["metadata"].get(k) != meta[k]]
+    stale = [k for k in ("spec", "data", "type") if k in desired and _differs(current.get(k), desired[k])]
+    if not stale_meta and not stale:
         return current
+    new = _strip(current)
+    for key in stale_meta:
+        new["metadata"][key] = copy.deepcopy(meta[key])
+    for key in stale:
+        new[key] = _merge_defaults(current.get(key), desired[key])
     return store.update(new, field_manager=manager)
 
 

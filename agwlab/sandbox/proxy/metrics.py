@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 
@@ -162,6 +163,12 @@ class ProxyMetrics:
         self.retries = Counter(
             "agentgateway_retries", "The total number of request retries.", REQUEST_LABELS, registry=r,
         )
+        self._text: dict[int, str] = {}
+        self._watched: set[int] = set()
+        self._changed: set[int] = set()
+        for metric in vars(self).values():
+            if isinstance(metric, (Counter, Histogram)):
+                self._watch(metric)
 
     # -- recording -------------------------------------------------------------------------
 
@@ -259,9 +266,42 @@ class ProxyMetrics:
 
     # -- exposition ------------------------------------------------------------------------
 
+    def _watch(self, metric: Counter | Histogram) -> None:
+        """Mark ``metric`` changed whenever a labelled child of it is taken (every update goes
+        through ``labels(...)``), so :meth:`exposition` re-renders only what changed."""
+        labels, key = metric.labels, id(metric)
+        self._watched.add(key)
+        self._changed.add(key)
+
+        def marking_labels(*values: str, **named: str) -> Any:
+            self._changed.add(key)
+            return labels(*values, **named)
+
+        metric.labels = marking_labels  # type: ignore[method-assign, assignment]
+
     def exposition(self) -> str:
-        """The scrape body (OpenMetrics text in agentgateway's layout, ending ``# EOF``)."""
-        return "".join(_format_families(self.registry.collect())) + "# EOF\n"
+        """The scrape body (OpenMetrics text in agentgateway's layout, ending ``# EOF``).
+
+        Prometheus scrapes every proxy each second, and one rendering of a proxy that has
+        served traffic takes milliseconds; with many Gateways in one sandbox process (a
+        workshop) that adds up to most of its event loop. So each family's text is kept
+        and rendered again only when the family changed; collectors registered by others
+        (e.g. the MCP sessions gauge) are always rendered fresh.
+        """
+        collectors = getattr(self.registry, "_collector_to_names", None)
+        if collectors is None:  # another prometheus_client layout: render everything
+            return "".join(_format_families(self.registry.collect())) + "# EOF\n"
+        parts = []
+        for collector in list(collectors):
+            key = id(collector)
+            if key not in self._watched:
+                parts.append("".join(_format_families(collector.collect())))
+                continue
+            if key in self._changed or key not in self._text:
+                self._changed.discard(key)  # before rendering: a change meanwhile marks it again
+                self._text[key] = "".join(_format_families(collector.collect()))
+            parts.append(self._text[key])
+        return "".join(parts) + "# EOF\n"
 
 
 def _number(value: float, *, integer: bool) -> str:

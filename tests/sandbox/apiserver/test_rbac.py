@@ -221,3 +221,69 @@ def test_rbac_objects_are_validated_and_shown_like_kubernetes(apiserver):
     defaults = _kubectl(apiserver.kubeconfig, "get", "clusterroles", "-o", "name").stdout.split()
     assert {"clusterrole.rbac.authorization.k8s.io/cluster-admin",
             "clusterrole.rbac.authorization.k8s.io/system:discovery"} <= set(defaults)
+
+
+def test_every_namespace_gets_a_default_service_account(apiserver):
+    admin = _admin(apiserver)
+    core = client.CoreV1Api(admin)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="ws-fresh")))
+    poll(lambda: core.read_namespaced_service_account("default", "ws-fresh"),
+         what="the ServiceAccount controller to create default in a new namespace")
+    assert core.read_namespaced_service_account("default", "default").metadata.name == "default"
+    core.delete_namespaced_service_account("default", "ws-fresh")
+    sa = poll(lambda: core.read_namespaced_service_account("default", "ws-fresh"),
+              what="default to come back after it was deleted")
+    assert sa.metadata.name == "default"
+
+
+def test_nobody_grants_what_they_do_not_hold(apiserver):
+    admin = _admin(apiserver)
+    _, kc = _attendee(apiserver, admin, "frank")
+    # frank may write Roles and RoleBindings in his namespace (not "*", which would include escalate
+    # and bind), and holds configmaps and pods there (from _attendee)
+    rbac = client.RbacAuthorizationV1Api(admin)
+    rbac.create_namespaced_role("ws-frank", client.V1Role(metadata=client.V1ObjectMeta(name="rbac-admin"), rules=[
+        client.V1PolicyRule(api_groups=[RBAC], resources=["roles", "rolebindings"],
+                            verbs=["get", "list", "create", "update", "patch", "delete"])]))
+    rbac.create_namespaced_role_binding("ws-frank", client.V1RoleBinding(
+        metadata=client.V1ObjectMeta(name="rbac-admin"),
+        role_ref=client.V1RoleRef(api_group=RBAC, kind="Role", name="rbac-admin"),
+        subjects=[client.RbacV1Subject(kind="ServiceAccount", name="attendee", namespace="ws-frank")]))
+    frank = client.RbacAuthorizationV1Api(config.new_client_from_config(str(kc)))
+    # what he holds he may pass on
+    frank.create_namespaced_role("ws-frank", client.V1Role(metadata=client.V1ObjectMeta(name="cm"), rules=[
+        client.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["get", "list"])]))
+    frank.create_namespaced_role_binding("ws-frank", client.V1RoleBinding(
+        metadata=client.V1ObjectMeta(name="cm"), role_ref=client.V1RoleRef(api_group=RBAC, kind="Role", name="cm"),
+        subjects=[client.RbacV1Subject(kind="ServiceAccount", name="default", namespace="ws-frank")]))
+    # secrets he does not hold: neither a Role with them nor a binding to cluster-admin
+    with pytest.raises(ApiException) as err:
+        frank.create_namespaced_role("ws-frank", client.V1Role(metadata=client.V1ObjectMeta(name="sec"), rules=[
+            client.V1PolicyRule(api_groups=[""], resources=["secrets"], verbs=["get"])]))
+    status = _status(err.value)
+    assert err.value.status == 403 and status["reason"] == "Forbidden"
+    assert status["message"].startswith('roles.rbac.authorization.k8s.io "sec" is forbidden: user '
+                                         '"system:serviceaccount:ws-frank:attendee"')
+    assert 'attempting to grant RBAC permissions not currently held:\n{APIGroups:[""], Resources:["secrets"], ' \
+           'Verbs:["get"]}' in status["message"]
+    proc = _kubectl(kc, "create", "rolebinding", "root", "--clusterrole=cluster-admin",
+                    "--serviceaccount=ws-frank:attendee", "-n", "ws-frank", check=False)
+    assert proc.returncode == 1 and "is attempting to grant RBAC permissions not currently held" in proc.stderr
+    with pytest.raises(ApiException) as err:  # nor by widening a Role he already wrote
+        frank.patch_namespaced_role("cm", "ws-frank", {"rules": [{"apiGroups": [""], "resources": ["*"],
+                                                                  "verbs": ["*"]}]})
+    assert err.value.status == 403
+    # "bind" on a role lets him bind it without holding it, as in Kubernetes
+    rbac.create_namespaced_role("ws-frank", client.V1Role(metadata=client.V1ObjectMeta(name="binder"), rules=[
+        client.V1PolicyRule(api_groups=[RBAC], resources=["clusterroles"], verbs=["bind"],
+                            resource_names=["view-secrets"])]))
+    rbac.create_namespaced_role_binding("ws-frank", client.V1RoleBinding(
+        metadata=client.V1ObjectMeta(name="binder"),
+        role_ref=client.V1RoleRef(api_group=RBAC, kind="Role", name="binder"),
+        subjects=[client.RbacV1Subject(kind="ServiceAccount", name="attendee", namespace="ws-frank")]))
+    rbac.create_cluster_role(client.V1ClusterRole(metadata=client.V1ObjectMeta(name="view-secrets"), rules=[
+        client.V1PolicyRule(api_groups=[""], resources=["secrets"], verbs=["get"])]))
+    frank.create_namespaced_role_binding("ws-frank", client.V1RoleBinding(
+        metadata=client.V1ObjectMeta(name="view-secrets"),
+        role_ref=client.V1RoleRef(api_group=RBAC, kind="ClusterRole", name="view-secrets"),
+        subjects=[client.RbacV1Subject(kind="ServiceAccount", name="default", namespace="ws-frank")]))

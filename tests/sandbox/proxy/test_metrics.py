@@ -102,3 +102,23 @@ def test_content_type_negotiation() -> None:
     assert content_type_for(None) == TEXT_CONTENT_TYPE == "text/plain;charset=utf-8"
     assert content_type_for("*/*") == TEXT_CONTENT_TYPE
     assert content_type_for("application/openmetrics-text;version=1.0.0,text/plain;q=0.5") == OPENMETRICS_CONTENT_TYPE
+
+
+def test_each_scrape_shows_every_change_since_the_last() -> None:
+    # the text of an unchanged family is reused between scrapes; a change must never be missed
+    m = ProxyMetrics(tag="1.4.1")
+    c = ctx()
+    m.record_request(c, response_bytes=10, duration=0.002)
+    first = m.exposition()
+    assert m.exposition() == first
+    m.record_request(c, response_bytes=5, duration=0.2)
+    m.record_mcp_request(c, method="tools/list")
+    fams = {f.name: f for f in text_string_to_metric_families(m.exposition())}
+    assert fams["agentgateway_requests"].samples[0].value == 2
+    assert fams["agentgateway_response_bytes"].samples[0].value == 15
+    assert [s.labels["method"] for s in fams["agentgateway_mcp_requests"].samples] == ["tools/list"]
+    fresh = ProxyMetrics(tag="1.4.1")  # rendered from scratch, the same text
+    fresh.record_request(c, response_bytes=10, duration=0.002)
+    fresh.record_request(c, response_bytes=5, duration=0.2)
+    fresh.record_mcp_request(c, method="tools/list")
+    assert fresh.exposition() == m.exposition()
