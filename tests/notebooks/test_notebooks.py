@@ -27,6 +27,7 @@ ORDER = [
     "05-agent-loop.ipynb",
     "06-resilience.ipynb",
     "07-rate-limits.ipynb",
+    "08-guardrails.ipynb",
     "01-claude-llm-connection.ipynb",
     "99-cleanup.ipynb",
 ]
