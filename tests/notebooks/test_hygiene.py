@@ -48,6 +48,7 @@ EXPECTED = [
     "05-agent-loop.ipynb",
     "06-resilience.ipynb",
     "07-rate-limits.ipynb",
+    "08-guardrails.ipynb",
     "99-cleanup.ipynb",
 ]
 
