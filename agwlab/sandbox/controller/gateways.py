@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,57 +153,118 @@ def _proxy_objects(gw: dict[str, Any], class_name: str) -> list[tuple[str, str, 
             ("", "serviceaccounts", account)]
 
 
-def _listener_allows(gw: dict[str, Any], listener: dict[str, Any], route_ns: str, store: Any) -> bool:
-    allowed = listener.get("allowedRoutes") or {}
-    kinds = allowed.get("kinds")
-    if kinds and not any(k.get("kind") == "HTTPRoute" for k in kinds):
-        return False
-    frm = ((allowed.get("namespaces") or {}).get("from")) or "Same"
-    if frm == "All":
-        return True
+def _allowed_namespaces(gw: dict[str, Any], listener: dict[str, Any], store: Any) -> list[str]:
+    """The namespaces a listener takes routes from (``*`` for all), as v1.4.1's
+    ``namespacesFromSelector`` (``translator/conversion.go``) lists them."""
+    spec = ((listener.get("allowedRoutes") or {}).get("namespaces")) or {}
+    frm = spec.get("from") or "Same"
     if frm == "Same":
-        return route_ns == gw["metadata"]["namespace"]
-    if frm == "Selector":
-        nsobj = store.get("", "namespaces", None, route_ns)
-        return labels_match((allowed.get("namespaces") or {}).get("selector") or {},
-                            ((nsobj or {}).get("metadata") or {}).get("labels"))
-    return False
+        return [gw["metadata"]["namespace"]]
+    if frm == "All" or spec.get("selector") is None:
+        return ["*"]
+    out = []
+    for ns in store.list("", "namespaces"):
+        name = ns["metadata"]["name"]
+        labels = {**(ns["metadata"].get("labels") or {}), "kubernetes.io/metadata.name": name}
+        if labels_match(spec["selector"], labels):
+            out.append(name)
+    return sorted(out)
 
 
-def _hostnames_intersect(listener: dict[str, Any], route_hosts: list[str]) -> bool:
-    lh = listener.get("hostname")
-    if not lh or not route_hosts:
-        return True
-    for rh in route_hosts:
-        if rh == lh:
-            return True
-        if lh.startswith("*.") and rh.endswith(lh[1:]):
-            return True
-        if rh.startswith("*.") and lh.endswith(rh[1:]):
-            return True
-    return False
+def _host_matches(a: str, b: str) -> bool:
+    """Two hostnames overlap, either may be a wildcard (Istio's ``host.Name.Matches``)."""
+    if a.startswith("*") and b.startswith("*"):
+        return b[1:].endswith(a[1:]) if len(a) < len(b) else a[1:].endswith(b[1:])
+    if a.startswith("*"):
+        return b.endswith(a[1:])
+    if b.startswith("*"):
+        return a.endswith(b[1:])
+    return a == b
+
+
+def _reference_denied(gw: dict[str, Any], listener: dict[str, Any], ref: dict[str, Any], route_ns: str,
+                      route_hosts: list[str], store: Any) -> tuple[str, str] | None:
+    """Why a route's parentRef cannot use one listener, as (reason, message), or None when it can.
+
+    v1.4.1's ``ReferenceAllowed`` (``controller/pkg/agentgateway/translator/conversion.go``): port,
+    then sectionName, then hostnames paired with the namespaces the listener allows
+    (``buildHostnameMatch``), then the route kind.
+    """
+    if "port" in ref and int(ref["port"]) != int(listener["port"]):
+        return "NoMatchingParent", f"port {ref['port']} not found"
+    if ref.get("sectionName") and ref["sectionName"] != listener["name"]:
+        return "NoMatchingParent", f"sectionName {json.dumps(ref['sectionName'])} not found"
+    listener_host = listener.get("hostname") or "*"
+    parents = [f"{ns}/{listener_host}" for ns in _allowed_namespaces(gw, listener, store) if ns]
+    matched = host_matched = False
+    for route_host in route_hosts or ["*"]:
+        for parent in parents or [f"~/{listener_host}"]:
+            parent_ns, parent_host = parent.split("/", 1)
+            hit = _host_matches(parent_host, route_host)
+            host_matched = host_matched or hit
+            if hit and parent_ns in ("*", route_ns):
+                matched = True
+                break
+        if matched:
+            break
+    original = json.dumps(listener.get("hostname") or "")
+    if not matched and host_matched:
+        return ("NotAllowedByListeners", f"hostnames matched parent hostname {original}, but namespace "
+                                         f"{json.dumps(route_ns)} is not allowed by the parent")
+    if not matched:
+        return "NoMatchingListenerHostname", f"no hostnames matched parent hostname {original}"
+    if not any(k["kind"] == "HTTPRoute" for k in _supported_kinds(listener)[0]):
+        return "NotAllowedByListeners", f"kind {GW_GROUP}/v1, Kind=HTTPRoute is not allowed"
+    return None
+
+
+def _supported_kinds(listener: dict[str, Any]) -> tuple[list[dict[str, str]], bool]:
+    """The route kinds a listener takes, and whether every kind it lists is one of them
+    (v1.4.1's ``GenerateSupportedKinds``, ``translator/conditions.go``)."""
+    protocol = listener.get("protocol", "HTTP")
+    supported = ([{"group": GW_GROUP, "kind": "HTTPRoute"}, {"group": GW_GROUP, "kind": "GRPCRoute"}]
+                 if protocol in ("HTTP", "HTTPS") else
+                 [{"group": GW_GROUP, "kind": "TCPRoute"}] if protocol == "TCP" else
+                 [{"group": GW_GROUP, "kind": "TLSRoute"}] if protocol == "TLS" else [])
+    kinds = (listener.get("allowedRoutes") or {}).get("kinds") or []
+    if not kinds:
+        return supported, True
+    wanted = {(k.get("group", GW_GROUP), k.get("kind")) for k in kinds}
+    both = [k for k in supported if (k["group"], k["kind"]) in wanted]
+    return both, len(both) == len(kinds)
 
 
 def _resolve_refs(route: dict[str, Any], backends: dict[str, Any], store: Any) -> tuple[bool, str, str]:
-    """ResolvedRefs for a route: (ok, reason, message)."""
+    """ResolvedRefs for a route: (ok, reason, message).
+
+    As v1.4.1 (``translator/conversion.go`` ``buildAgwHTTPDestination``, ``plugins/reference_indexes.go``
+    ``DefaultRouteBackend``): invalid backends are dropped and the route keeps going, so the last
+    invalid one is the one reported.
+    """
     rns = route["metadata"]["namespace"]
+    last: tuple[bool, str, str] = (True, "ResolvedRefs", "")
     for rule in (route.get("spec") or {}).get("rules") or []:
         for ref in rule.get("backendRefs") or []:
             group, kind = ref.get("group", ""), ref.get("kind", "Service")
             ns = ref.get("namespace", rns)
             if ns != rns:
-                return False, "RefNotPermitted", (f"backendRef {ns}/{ref.get('name')} not accessible to a HTTPRoute "
+                last = (False, "RefNotPermitted", f"backendRef {ns}/{ref.get('name')} not accessible to a HTTPRoute "
                                                   f'in namespace "{rns}" (missing a ReferenceGrant?)')
-            if (group, kind) == ("agentgateway.dev", "AgentgatewayBackend"):
+            elif (group, kind) == ("agentgateway.dev", "AgentgatewayBackend"):
                 if f"{ns}/{ref.get('name')}" not in backends:
-                    return False, "BackendNotFound", f"Backend not found: {ns}/{ref.get('name')}"
+                    last = (False, "BackendNotFound", f"Backend not found: {ns}/{ref.get('name')}")
             elif (group, kind) == ("", "Service"):
                 if store.get("", "services", ns, ref.get("name", "")) is None:
-                    return False, "BackendNotFound", f"backend({ref.get('name')}.{ns}.svc.cluster.local) not found"
+                    last = (False, "BackendNotFound", f"backend({ref.get('name')}.{ns}.svc.cluster.local) not found")
             else:
-                return False, "InvalidKind", f'referencing unsupported backendRef: group "{group}" kind "{kind}"'
+                last = (False, "InvalidKind", f'referencing unsupported backendRef: group "{group}" kind "{kind}"')
+    return last
 
-    return True, "ResolvedRefs", ""
+
+def _parent_string(ref: dict[str, Any], route_ns: str) -> str:
+    """v1.4.1's sort key for parentRefs and parent statuses (``reports.ParentString``)."""
+    return (f"{ref.get('group', GW_GROUP)}/{ref.get('kind', 'Gateway')}/{ref.get('name')}/"
+            f"{ref.get('sectionName', '')}/{ref.get('port', 0)}.{ref.get('namespace', route_ns)}")
 
 
 def _parent_key(ref: dict[str, Any]) -> tuple[Any, ...]:
@@ -244,43 +306,47 @@ def reconcile_gateways(
         resolved = _resolve_refs(route, backends, store)
         parents = [p for p in old_parents if p.get("controllerName") not in controllers]
         gen = rmeta.get("generation", 1)
-        for ref in spec.get("parentRefs") or []:
-            if ref.get("group", GW_GROUP) != GW_GROUP or ref.get("kind", "Gateway") != "Gateway":
-                continue
+        # v1.4.1 (translator/route_collections.go, ProcessParentReferences): every listener of each
+        # parent Gateway is tried; the route is Accepted by a Gateway when any listener takes it,
+        # else the last refusal is reported, once per Gateway, on each parentRef naming it.
+        refs = [r for r in spec.get("parentRefs") or []
+                if r.get("group", GW_GROUP) == GW_GROUP and r.get("kind", "Gateway") == "Gateway"
+                and f"{r.get('namespace', rns)}/{r.get('name')}" in views]   # missing: no parent status
+        verdicts: dict[str, tuple[bool, tuple[str, str] | None]] = {}
+        for ref in sorted(refs, key=lambda r: _parent_string(r, rns)):
+            gkey = f"{ref.get('namespace', rns)}/{ref.get('name')}"
+            view = views[gkey]
+            allowed, denied = verdicts.get(gkey, (False, None))
+            for lst in (view.obj.get("spec") or {}).get("listeners") or []:
+                refusal = _reference_denied(view.obj, lst, ref, rns, spec.get("hostnames") or [], store)
+                if refusal is not None:
+                    denied = refusal
+                    continue
+                allowed = True
+                attached = view.attached[lst["name"]]
+                if not any(r is route for r, _ in attached):
+                    attached.append((route, ref.get("sectionName") or ""))
+            verdicts[gkey] = (allowed, denied)
+        ours = []
+        for ref in refs:
             gns = ref.get("namespace", rns)
             gkey = f"{gns}/{ref.get('name')}"
-            view = views.get(gkey)
-            if view is None:
-                continue  # a missing Gateway or another controller's: v1.4.1 writes no parent status
+            view = views[gkey]
             out_ref = {"group": GW_GROUP, "kind": "Gateway", "name": ref.get("name"), "namespace": gns}
             for k in ("sectionName", "port"):
                 if k in ref:
                     out_ref[k] = ref[k]
             prev: dict[str, Any] = next((p for p in old_parents if _parent_key(p.get("parentRef") or {}) == _parent_key(out_ref)), {})
             old_conds = prev.get("conditions")
-            ctrl = classes[view.class_name]
-            listeners = [lst for lst in (view.obj.get("spec") or {}).get("listeners") or []
-                         if ("sectionName" not in ref or lst["name"] == ref["sectionName"])
-                         and ("port" not in ref or int(lst["port"]) == int(ref["port"]))]
-            allowed = [lst for lst in listeners if _listener_allows(view.obj, lst, rns, store)]
-            hosts_ok = [lst for lst in allowed if _hostnames_intersect(lst, spec.get("hostnames") or [])]
-            if not listeners:
-                missing = (f'sectionName "{ref["sectionName"]}" not found' if "sectionName" in ref
-                           else f"port {ref.get('port')} not found")
-                accepted = condition(old_conds, "Accepted", False, "NoMatchingParent", missing, generation=gen)
-            elif not allowed:
-                accepted = condition(old_conds, "Accepted", False, "NotAllowedByListeners",
-                                     f"the listeners of gateway {gkey} do not allow routes from namespace {rns}",
-                                     generation=gen)
-            elif not hosts_ok:
-                accepted = condition(old_conds, "Accepted", False, "NoMatchingListenerHostname",
-                                     "no listener hostname matches the route's hostnames", generation=gen)
-            else:
+            allowed, denied = verdicts[gkey]
+            if allowed or denied is None:
                 accepted = condition(old_conds, "Accepted", True, "Accepted", "", generation=gen)
-                for lst in hosts_ok:
-                    view.attached[lst["name"]].append((route, ref.get("sectionName") or ""))
+            else:
+                accepted = condition(old_conds, "Accepted", False, denied[0], denied[1], generation=gen)
             refs_cond = condition(old_conds, "ResolvedRefs", resolved[0], resolved[1], resolved[2], generation=gen)
-            parents.append({"parentRef": out_ref, "controllerName": ctrl, "conditions": [accepted, refs_cond]})
+            ours.append({"parentRef": out_ref, "controllerName": classes[view.class_name],
+                         "conditions": [accepted, refs_cond]})
+        parents += sorted(ours, key=lambda p: _parent_string(p["parentRef"], rns))
         write_status(store, route, {"parents": parents})
 
     configs: dict[str, pc.GatewayConfig] = {}
@@ -318,9 +384,13 @@ def reconcile_gateways(
                     name=lname, port=port, protocol="HTTP", hostname=lst.get("hostname"),
                     routes=tuple(_translate_route(r, backends, traffic or {}, (meta["namespace"], meta["name"]))
                                  for r, _ in routes)))
+            kinds, kinds_valid = _supported_kinds(lst)
+            if not kinds_valid:   # v1.4.1 reportListenerCondition (translator/conditions.go)
+                conds[3] = condition(oc, "ResolvedRefs", False, "InvalidRouteKinds", "Invalid route kinds",
+                                     generation=gen)
             listener_status.append({
                 "name": lname,
-                "supportedKinds": [{"group": GW_GROUP, "kind": "HTTPRoute"}, {"group": GW_GROUP, "kind": "GRPCRoute"}],
+                "supportedKinds": kinds,
                 "attachedRoutes": len(routes),
                 "conditions": conds,
             })
