@@ -357,7 +357,7 @@ async def _streamable_post(
     if is_initialize and (stateless or not session_id):
         if not stateless and not await gateway.sessions.make_room():
             return _too_many_sessions(ctx, gateway)
-        session = MCPSession(backend, state.http, version=_version(state))
+        session = MCPSession(backend, state.upstream, version=_version(state))
         routing = Routing(method="initialize", message=message)
         try:
             result = await session.initialize(message, hook)
@@ -433,7 +433,7 @@ async def _stateless_message(
                 ctx, state, Routing(method=method, resource_type=resource_type, resource=resource), None
             )
         return Response(status_code=202)
-    session = MCPSession(backend, state.http, version=_version(state))
+    session = MCPSession(backend, state.upstream, version=_version(state))
     version = request.headers.get("mcp-protocol-version") or _DEFAULT_PROTOCOL
     init = initialize(0, client_name="agentgateway", client_version="1", protocol_version=version)
     try:
@@ -461,7 +461,7 @@ async def _legacy_sse(
     if method == "GET":
         if not await gateway.sessions.make_room():
             return _too_many_sessions(ctx, gateway)
-        session = MCPSession(backend, state.http, sid=str(uuid.uuid4()), version=_version(state))
+        session = MCPSession(backend, state.upstream, sid=str(uuid.uuid4()), version=_version(state))
         session.open_streams = 1  # the session lives as long as this stream
         gateway.sessions.add_local(session)
         ctx.log["mcp.session.id"] = session.sid

@@ -25,7 +25,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -33,6 +32,7 @@ from ...names import TESTED_VERSION
 from ...wire.jsonrpc import request
 from .config import MCPBackend, MCPTarget
 from .mcp_upstream import StreamableUpstream, Upstream, UpstreamError, open_upstream
+from .upstream import UpstreamClient
 
 __all__ = [
     "AGW_VERSION",
@@ -124,13 +124,13 @@ class MCPSession:
 
     Args:
         backend: the MCP backend as it was when the session started.
-        http: the proxy's pooled httpx client.
+        http: the proxy's pooled upstream client.
         sid: the session's local key.
         version: the gateway version for a multiplexed ``serverInfo``.
     """
 
     def __init__(
-        self, backend: MCPBackend, http: httpx.AsyncClient, sid: str | None = None, version: str | None = None
+        self, backend: MCPBackend, http: UpstreamClient, sid: str | None = None, version: str | None = None
     ) -> None:
         self.backend = backend
         self.version = version or AGW_VERSION

@@ -10,6 +10,9 @@ caller's id back.
   ``event: endpoint``, ``POST`` each message there, read answers from the stream.
 * Streamable HTTP: ``POST <url>`` accepting JSON and SSE, keep ``mcp-session-id``,
   read a JSON or SSE-framed answer, ``DELETE`` on close.
+
+Both go through the proxy's one pooled client (:class:`~.upstream.UpstreamClient`), so MCP
+upstream connections are pooled, timed and verified like those of AI and HTTP backends.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ import contextlib
 import itertools
 import json
 from typing import Any
+from urllib.parse import urljoin
 
-import httpx
+import aiohttp
 
 from ...wire.jsonrpc import is_response
 from ...wire.sse import SSEEvent, aiter_sse
 from .config import MCPTarget
-from .upstream import UpstreamError
+from .upstream import UpstreamClient, UpstreamError, UpstreamResponse
 
 __all__ = ["SSEUpstream", "StreamableUpstream", "Upstream", "UpstreamError", "open_upstream"]
 
@@ -46,11 +50,12 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _describe(exc: BaseException, url: str) -> str:
-    """A short, true reason for an httpx failure."""
-    if isinstance(exc, httpx.ConnectTimeout):
+def _describe(error: UpstreamError, url: str) -> str:
+    """A short, true reason for a failed exchange (from the client error behind ``error``)."""
+    exc: BaseException = error.__cause__ or error
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
         reason = "connection timed out"
-    elif isinstance(exc, httpx.ConnectError):
+    elif isinstance(exc, aiohttp.ClientConnectorError):
         root = _root_cause(exc)
         if isinstance(root, ConnectionRefusedError):
             reason = "connection refused"
@@ -58,19 +63,36 @@ def _describe(exc: BaseException, url: str) -> str:
             reason = root.strerror.lower()
         else:
             reason = str(exc) or "connection failed"
-    elif isinstance(exc, httpx.TimeoutException):
+    elif isinstance(exc, TimeoutError):
         reason = "timed out"
-    elif isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+    elif isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError,
+                          aiohttp.ClientOSError)):
         reason = "connection closed by the upstream"
     else:
         reason = str(exc) or type(exc).__name__
     return f"error sending request for url ({url}): {reason}"
 
 
+async def _exchange(
+    http: UpstreamClient, method: str, url: str, headers: dict[str, str], body: str | None, timeout: float
+) -> tuple[int, bytes]:
+    """One whole request and answer within ``timeout`` seconds.
+
+    Raises:
+        UpstreamError: it could not be sent or its answer not read (the reason says which).
+    """
+    try:
+        response = await http.send(method, url, headers.items(), body.encode() if body is not None else None,
+                                   decompress=True, timeout=timeout)
+        return response.status, await response.read()
+    except UpstreamError as e:
+        raise UpstreamError(_describe(e, url)) from None
+
+
 class Upstream(abc.ABC):
     """One MCP session with one target. Subclasses implement the transport."""
 
-    def __init__(self, target: MCPTarget, http: httpx.AsyncClient) -> None:
+    def __init__(self, target: MCPTarget, http: UpstreamClient) -> None:
         self.target = target
         self.http = http
         self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # server-initiated messages
@@ -161,29 +183,26 @@ class Upstream(abc.ABC):
 class SSEUpstream(Upstream):
     """The legacy SSE transport: one long GET stream plus a POST endpoint."""
 
-    def __init__(self, target: MCPTarget, http: httpx.AsyncClient) -> None:
+    def __init__(self, target: MCPTarget, http: UpstreamClient) -> None:
         super().__init__(target, http)
         self.endpoint: str | None = None
         self._closed_reason = "session closed"
-        self._response: httpx.Response | None = None
+        self._response: UpstreamResponse | None = None
         self._reader: asyncio.Task[None] | None = None
 
     async def connect(self, headers: dict[str, str] | None = None) -> None:
         await super().connect(headers)
         url = self.url
-        request = self.http.build_request(
-            "GET",
-            url,
-            headers=self._headers({"accept": "text/event-stream", **(headers or {})}),
-            timeout=httpx.Timeout(CONNECT_TIMEOUT, read=None),
-        )
         try:
-            response = await self.http.send(request, stream=True)
-        except httpx.HTTPError as e:
+            response = await self.http.send(
+                "GET", url, self._headers({"accept": "text/event-stream", **(headers or {})}).items(),
+                decompress=True,
+            )
+        except UpstreamError as e:
             raise UpstreamError(_describe(e, url)) from None
-        if response.status_code != 200:
-            await response.aclose()
-            raise UpstreamError(f"{url} answered {response.status_code} to the SSE connect")
+        if response.status != 200:
+            response.close()
+            raise UpstreamError(f"{url} answered {response.status} to the SSE connect")
         self._response = response
         endpoint: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._reader = asyncio.create_task(self._read(response, endpoint), name=f"mcp-sse {self.target.name}")
@@ -194,14 +213,14 @@ class SSEUpstream(Upstream):
             raise UpstreamError(
                 str(e) or f"{url} sent no endpoint event within {CONNECT_TIMEOUT:g}s"
             ) from None
-        self.endpoint = str(httpx.URL(url).join(path))
+        self.endpoint = urljoin(url, path)
 
-    async def _read(self, response: httpx.Response, endpoint: asyncio.Future[str]) -> None:
+    async def _read(self, response: UpstreamResponse, endpoint: asyncio.Future[str]) -> None:
         reason = "closed the SSE stream"
         try:
-            async for event in aiter_sse(response.aiter_lines()):
+            async for event in aiter_sse(response.iter_lines()):
                 self._on_event(event, endpoint)
-        except httpx.HTTPError:
+        except UpstreamError:
             reason = "connection lost"
         except asyncio.CancelledError:
             reason = "session closed"
@@ -212,8 +231,7 @@ class SSEUpstream(Upstream):
             if not endpoint.done():
                 endpoint.set_exception(UpstreamError(f"{self.url}: stream ended before the endpoint event"))
             self._fail_pending(reason)
-            with contextlib.suppress(Exception):
-                await response.aclose()
+            response.close()
 
     def _on_event(self, event: SSEEvent, endpoint: asyncio.Future[str]) -> None:
         if event.event == "endpoint":
@@ -227,18 +245,14 @@ class SSEUpstream(Upstream):
     async def _post(self, message: dict[str, Any], headers: dict[str, str] | None) -> None:
         if self.closed or self.endpoint is None:
             raise UpstreamError(self._closed_reason)
-        try:
-            response = await self.http.post(
-                self.endpoint,
-                content=json.dumps(message),
-                headers=self._headers({"content-type": "application/json", **(headers or {})}),
-                timeout=CONNECT_TIMEOUT,
-            )
-        except httpx.HTTPError as e:
-            raise UpstreamError(_describe(e, self.endpoint)) from None
-        if response.status_code >= 300:
+        status, body = await _exchange(
+            self.http, "POST", self.endpoint,
+            self._headers({"content-type": "application/json", **(headers or {})}), json.dumps(message),
+            CONNECT_TIMEOUT,
+        )
+        if status >= 300:
             raise UpstreamError(
-                f"{self.endpoint} answered {response.status_code}: {response.text.strip()[:200]}"
+                f"{self.endpoint} answered {status}: {body.decode(errors='replace').strip()[:200]}"
             )
 
     async def request(
@@ -262,14 +276,13 @@ class SSEUpstream(Upstream):
             with contextlib.suppress(BaseException):
                 await self._reader
         if self._response is not None:
-            with contextlib.suppress(Exception):
-                await self._response.aclose()
+            self._response.close()
 
 
 class StreamableUpstream(Upstream):
     """Streamable HTTP: one POST per message, the session named by ``mcp-session-id``."""
 
-    def __init__(self, target: MCPTarget, http: httpx.AsyncClient) -> None:
+    def __init__(self, target: MCPTarget, http: UpstreamClient) -> None:
         super().__init__(target, http)
         self.session_id: str | None = None
 
@@ -288,76 +301,65 @@ class StreamableUpstream(Upstream):
             raise UpstreamError("session closed")
         key, future = self._new_id()
         url = self.url
-        request = self.http.build_request(
-            "POST",
-            url,
-            content=json.dumps({**message, "id": key}),
-            headers=self._stream_headers(headers),
-            timeout=httpx.Timeout(CONNECT_TIMEOUT, read=timeout),
-        )
         try:
-            response = await self.http.send(request, stream=True)
-        except httpx.HTTPError as e:
+            response = await self.http.send(
+                "POST", url, self._stream_headers(headers).items(),
+                json.dumps({**message, "id": key}).encode(),
+                decompress=True, read_timeout=timeout,
+            )
+        except UpstreamError as e:
             self._pending.pop(json.dumps(key), None)
             raise UpstreamError(_describe(e, url)) from None
         try:
-            if response.headers.get("mcp-session-id"):
-                self.session_id = response.headers["mcp-session-id"]
-            content_type = response.headers.get("content-type", "")
-            if response.status_code == 404 and self.session_id:
+            if response.header("mcp-session-id"):
+                self.session_id = response.header("mcp-session-id")
+            content_type = response.header("content-type") or ""
+            if response.status == 404 and self.session_id:
                 raise UpstreamError("the upstream no longer knows this session (did the MCP server restart?)")
-            if content_type.startswith("text/event-stream") and response.status_code < 300:
-                async for event in aiter_sse(response.aiter_lines()):
+            if content_type.startswith("text/event-stream") and response.status < 300:
+                async for event in aiter_sse(response.iter_lines()):
                     if event.event == "message" and event.data:
                         with contextlib.suppress(ValueError):
                             self._deliver(event.json())
                     if future.done():
                         break
             else:
-                body = await response.aread()
+                body = await response.read()
                 try:
                     parsed = json.loads(body)
                 except ValueError:
                     raise UpstreamError(
-                        f"{url} answered {response.status_code}: {body[:200].decode(errors='replace')}"
+                        f"{url} answered {response.status}: {body[:200].decode(errors='replace')}"
                     ) from None
                 for item in parsed if isinstance(parsed, list) else [parsed]:
                     self._deliver(item)
-        except httpx.HTTPError as e:
+        except UpstreamError as e:
             self._pending.pop(json.dumps(key), None)
-            raise UpstreamError(_describe(e, url)) from None
-        except UpstreamError:
-            self._pending.pop(json.dumps(key), None)
+            if e.__cause__ is not None:  # the client's own error: say what happened to the exchange
+                raise UpstreamError(_describe(e, url)) from None
             raise
         finally:
-            await response.aclose()
+            response.close()
         if not future.done():
             self._pending.pop(json.dumps(key), None)
-            raise UpstreamError(f"{url} answered {response.status_code} without a response to the request")
+            raise UpstreamError(f"{url} answered {response.status} without a response to the request")
         return {**future.result(), "id": message.get("id")}
 
     async def send(self, message: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         url = self.url
-        try:
-            response = await self.http.post(
-                url,
-                content=json.dumps(message),
-                headers=self._stream_headers(headers),
-                timeout=CONNECT_TIMEOUT,
-            )
-        except httpx.HTTPError as e:
-            raise UpstreamError(_describe(e, url)) from None
-        if response.status_code >= 300:
-            raise UpstreamError(f"{url} answered {response.status_code}: {response.text.strip()[:200]}")
+        status, body = await _exchange(self.http, "POST", url, self._stream_headers(headers),
+                                       json.dumps(message), CONNECT_TIMEOUT)
+        if status >= 300:
+            raise UpstreamError(f"{url} answered {status}: {body.decode(errors='replace').strip()[:200]}")
 
     async def close(self) -> None:
         was_open = not self.closed
         await super().close()
         if was_open and self.session_id and self.target.url:
-            with contextlib.suppress(httpx.HTTPError):
-                await self.http.delete(self.target.url, headers=self._stream_headers(None), timeout=2.0)
+            with contextlib.suppress(UpstreamError):
+                await _exchange(self.http, "DELETE", self.target.url, self._stream_headers(None), None, 2.0)
 
 
-def open_upstream(target: MCPTarget, http: httpx.AsyncClient) -> Upstream:
+def open_upstream(target: MCPTarget, http: UpstreamClient) -> Upstream:
     """The right :class:`Upstream` for ``target.protocol`` (not yet connected)."""
     return SSEUpstream(target, http) if target.protocol == "SSE" else StreamableUpstream(target, http)

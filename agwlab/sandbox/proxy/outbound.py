@@ -44,7 +44,6 @@ async def send(
         UpstreamCallTimeout: connecting took too long.
         UpstreamCallFailed: the connection failed.
     """
-    assert state.upstream is not None, "the proxy's upstream client is made at start"
     start = time.perf_counter()
     ctx.outbound_subtype = subtype
     if ctx.request_processing is None:

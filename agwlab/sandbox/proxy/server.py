@@ -20,15 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-import certifi
-import httpx
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -50,7 +47,7 @@ from .routing import (
 )
 from .state import ProxyState
 from .tracing import ProxyTracing, default_resource_attributes
-from .upstream import UpstreamClient, httpx_connect_timing
+from .upstream import UpstreamClient
 
 __all__ = ["DEFAULT_VERSION", "READINESS_PORT", "STATS_PORT", "ProxyWorkload"]
 
@@ -59,10 +56,6 @@ READINESS_PORT = 15021
 DEFAULT_VERSION = TESTED_VERSION.removeprefix("v")
 RETIRE_AFTER_S = 10.0
 _log = logging.getLogger(__name__)
-
-# One TLS context for every proxy's upstream client: building one per client loads the CA
-# bundle again (~60 ms on the event loop, when a Gateway's Pod starts).
-_TLS = ssl.create_default_context(cafile=certifi.where())
 
 
 def _log_line(level: str, target: str, message: str, **fields: str) -> str:
@@ -134,13 +127,8 @@ class ProxyWorkload:
         self.version = _version_of(pod)
         metrics = ProxyMetrics(tag=self.version)
         tracing = ProxyTracing(default_resource_attributes(pod.namespace, pod.name, pod.pod_ip), self.version)
-        http = httpx.AsyncClient(
-            verify=_TLS, timeout=httpx.Timeout(None, connect=10.0), follow_redirects=False, trust_env=False,
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30),
-            event_hooks={"request": [httpx_connect_timing(metrics.record_upstream_connect)]},
-        )
         self.state = ProxyState(pod=pod, log=pod.log, cluster=pod.cluster, metrics=metrics, tracing=tracing,
-                                http=http, upstream=UpstreamClient(on_connect=metrics.record_upstream_connect))
+                                upstream=UpstreamClient(on_connect=metrics.record_upstream_connect))
         pod.log.write(_log_line("info", "agentgateway", f"version {self.version}", gateway=key))
         try:
             for port, app in ((STATS_PORT, self._stats_app), (READINESS_PORT, self._readiness_app)):
@@ -174,9 +162,7 @@ class ProxyWorkload:
                 if close is not None and asyncio.iscoroutinefunction(close):
                     with contextlib.suppress(Exception):
                         await close()
-            await self.state.http.aclose()
-            if self.state.upstream is not None:
-                await self.state.upstream.close()
+            await self.state.upstream.close()
             await self.state.tracing.shutdown()
 
     def alive(self) -> bool:

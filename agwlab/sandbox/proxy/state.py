@@ -21,11 +21,10 @@ What a handler may use:
 * ``state.cluster`` - cluster DNS and settings (``resolve``, ``setting``).
 * ``state.config`` - the *current* GatewayConfig (``ctx.gateway`` is the one the request
   started with; prefer that one while serving a request).
-* ``state.http`` - a pooled ``httpx.AsyncClient`` for upstream calls (no base URL,
-  redirects off, no environment proxies).
-* ``state.upstream`` - the :class:`~agwlab.sandbox.proxy.upstream.UpstreamClient`
-  (aiohttp) the AI and plain HTTP handlers use through ``outbound.send``; faster under
-  many concurrent requests.
+* ``state.upstream`` - the proxy's one pooled HTTP client for upstream calls, a
+  :class:`~agwlab.sandbox.proxy.upstream.UpstreamClient` (redirects off, no environment
+  proxies, each new connection timed). The AI and plain HTTP handlers use it through
+  ``outbound.send``; MCP sessions hold it for their upstream sessions.
 * ``state.extra`` - a dict that survives config swaps, for handler-owned state such as
   MCP sessions (use a key named after your module, e.g. ``state.extra["mcp"]``). Values
   with an ``async def close()`` are closed when the proxy stops.
@@ -44,8 +43,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import httpx
-
     from ..podlogs import PodLog
     from ..runtime import ClusterServices, PodContext
     from .config import GatewayConfig
@@ -65,7 +62,6 @@ class ProxyState:
     cluster: ClusterServices
     metrics: ProxyMetrics
     tracing: ProxyTracing
-    http: httpx.AsyncClient
+    upstream: UpstreamClient
     config: GatewayConfig | None = None
-    upstream: UpstreamClient | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -6,12 +6,12 @@ import asyncio
 import base64
 import time
 
-import httpx
 import pytest
 
 from agwlab.sandbox.proxy.config import MCPBackend, MCPTarget
 from agwlab.sandbox.proxy.mcp_session import MCPSession, SendFailed, SessionStore, classify
 from agwlab.sandbox.proxy.mcp_upstream import open_upstream
+from agwlab.sandbox.proxy.upstream import UpstreamClient
 
 
 def _target(name: str) -> MCPTarget:
@@ -20,7 +20,7 @@ def _target(name: str) -> MCPTarget:
 
 def _session(*names: str, prefix_mode: str = "Conditional") -> MCPSession:
     backend = MCPBackend(key="default/b", targets=tuple(_target(n) for n in names), prefix_mode=prefix_mode)  # type: ignore[arg-type]
-    session = MCPSession(backend, httpx.AsyncClient())
+    session = MCPSession(backend, UpstreamClient())
     session.upstreams = {n: open_upstream(_target(n), session.http) for n in names}
     return session
 
@@ -102,7 +102,7 @@ def test_routing_by_prefix() -> None:
         routing = await always.route({**call, "params": {"name": "mcp-target_fetch"}})
         assert (routing.target, routing.resource) == ("mcp-target", "fetch")
         for s in (multi, single, always):
-            await s.http.aclose()
+            await s.http.close()
 
     asyncio.run(scenario())
 
@@ -135,4 +135,4 @@ def test_merged_initialize_takes_the_lowest_version_and_joins_instructions() -> 
         "tools": {"listChanged": True},
     }
     assert merged["instructions"].endswith("\n\n[a]\nA does things.")
-    asyncio.run(session.http.aclose())
+    asyncio.run(session.http.close())
