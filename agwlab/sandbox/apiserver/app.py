@@ -29,9 +29,9 @@ from ..schemas import keys_for, list_key_defaults
 from ..store import BadRequest, Conflict, Invalid, NotFound, Store, StoreError, match_fields, match_labels
 from . import discovery, protobuf
 from .crds import install_crds
+from .escalation import check_no_escalation
 from .patch import json_patch, merge_patch, strategic_merge_patch
 from .portforward import portforward_endpoint
-from .escalation import check_no_escalation
 from .rbac import Attributes, Authorizer, install_rbac_defaults, request_verb
 from .reviews import self_review
 from .service_proxy import proxy_to_service

@@ -223,10 +223,7 @@ class Authorizer:
     def role_rules(self, kind: str, namespace: str, name: str) -> list[dict] | None:
         """The rules of Role ``namespace/name`` or ClusterRole ``name`` (aggregated), or None if missing."""
         self._build()
-        if kind == "ClusterRole":
-            rules = self._cluster_roles.get(name)
-        else:
-            rules = self._roles.get((namespace, name))
+        rules = self._cluster_roles.get(name) if kind == "ClusterRole" else self._roles.get((namespace, name))
         return None if rules is None else list(rules)
 
     def check(self, a: Attributes) -> None:
