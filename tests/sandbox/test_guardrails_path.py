@@ -181,3 +181,61 @@ def test_a_bad_guard_is_refused_by_the_crd_schema(kubectl) -> None:  # type: ign
         kubectl("apply", "-f", "-", input=bad)
     assert "exactly one of the fields in [regex webhook openAIModeration bedrockGuardrails googleModelArmor]" in str(
         err.value)
+
+
+MESSAGES = f"""apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayBackend
+metadata: {{name: pg-messages, namespace: {NS}}}
+spec:
+  ai: {{provider: {{anthropic: {{}}}}}}
+  policies:
+    auth: {{secretRef: {{name: anthropic-secret}}}}
+    ai: {{routes: {{/v1/messages: Messages}}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: pg-messages, namespace: {NS}}}
+spec:
+  parentRefs: [{{name: {GW}}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: /pg-messages}}}}]
+    backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: pg-messages}}]
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {{name: pg-messages, namespace: {NS}}}
+spec:
+  targetRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: pg-messages}}]
+  backend:
+    ai:
+      promptGuard:
+        request:
+        - regex: {{builtins: [Email]}}
+"""
+
+
+def test_a_guard_on_the_backend_masks_native_messages_and_the_system_prompt(kubectl, gateway: str) -> None:  # type: ignore[no-untyped-def]
+    """v1.4.1: crates/llm/src/types/messages.rs visit_text_mut (system, then text blocks joined by " ");
+    a policy targeting the AgentgatewayBackend guards every route to it."""
+    import anthropic
+
+    kubectl("apply", "-f", "-", input=MESSAGES)
+    try:
+        client = anthropic.Anthropic(base_url=f"{gateway}/pg-messages", api_key="unused", max_retries=0)
+
+        def ask() -> str:
+            msg = client.messages.create(
+                model="claude-sonnet-4-6", max_tokens=300, system="Sign as ops@example.com.",
+                messages=[{"role": "user", "content": [{"type": "text", "text": "Mail me at"},
+                                                       {"type": "text", "text": "me@example.com please"}]}])
+            return "".join(b.text for b in msg.content if b.type == "text")
+        def masked() -> str | None:
+            text = ask()
+            return text if "<EMAIL_ADDRESS>" in text else None
+        text = poll(masked, what="the guard on pg-messages")
+        # the e-mail pattern's last class includes ".", so the full stop goes with the address (as in v1.4.1)
+        assert "Sign as <EMAIL_ADDRESS>)" in text
+        assert "Mail me at <EMAIL_ADDRESS> please" in text and "example.com" not in text
+    finally:
+        kubectl("delete", "httproute,agentgatewaypolicy,agentgatewaybackend", "pg-messages", "-n", NS,
+                "--ignore-not-found")

@@ -6,8 +6,8 @@ text with ``# HELP`` / ``# TYPE`` / ``# UNIT`` lines, counters sampled as ``_tot
 histograms as ``_sum``, ``_count`` then buckets with ``le`` first, no ``_created``
 samples, and a final ``# EOF``. Unset label values are ``unknown``. The 21 families
 agentgateway v1.4.1 registers are all there, in its order, with HELP and TYPE even when
-nothing was recorded (the sandbox has no TLS listeners, guardrails or cost catalog, so
-those stay empty).
+nothing was recorded (the sandbox has no TLS listeners or cost catalog, so those stay
+empty; ``guardrails.py`` counts ``guardrail_checks``).
 
 Example:
     >>> m = ProxyMetrics(tag="1.4.1")
