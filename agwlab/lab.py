@@ -235,10 +235,14 @@ class Lab:
                 "the sandbox did not start Prometheus (is /usr/bin/prometheus installed?): "
                 "see python -m agwlab sandbox status"
             )
+        from .locate import prometheus_namespaces
+
         raise PrometheusUnavailable(
             "no Prometheus found: no Service labelled operated-prometheus=true (the Prometheus operator's) "
-            "or app=kube-prometheus-stack-prometheus in any namespace you can list. Install "
-            "kube-prometheus-stack (see python -m agwlab cluster plan), or set AGWLAB_PROMETHEUS_URL"
+            "or app=kube-prometheus-stack-prometheus in any namespace you can list (without the right to "
+            f"list Services everywhere, only {', '.join(prometheus_namespaces(self))} are searched). Install "
+            "kube-prometheus-stack (see python -m agwlab cluster plan), set AGWLAB_PROMETHEUS_NAMESPACE to "
+            "the namespace it runs in, or set AGWLAB_PROMETHEUS_URL"
         )
 
     def prometheus_http(self) -> Any:

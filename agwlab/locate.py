@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .lab import Lab
 
 __all__ = ["ApiHttp", "CollectorConfig", "api_http", "collector_config", "collector_probe", "debug_exporter_problem",
-           "find_prometheus", "scrape_probe", "selector_matches"]
+           "find_prometheus", "find_prometheus_in", "prometheus_namespaces", "scrape_probe", "selector_matches"]
 
 _OPERATOR_LABEL = "operated-prometheus=true"
 _KPS_LABEL = "app=kube-prometheus-stack-prometheus"
@@ -87,25 +87,55 @@ def _port_of(svc: dict[str, Any]) -> str:
     return str(chosen.get("name") or chosen.get("port") or 9090)
 
 
+def prometheus_namespaces(lab: Lab) -> list[str]:
+    """Where to look for Prometheus when Services cannot be listed in every namespace (a workshop
+    attendee): ``AGWLAB_PROMETHEUS_NAMESPACE``, ``monitoring`` (kube-prometheus-stack's usual
+    home), the collector's namespace and the learner's own."""
+    wanted = [os.environ.get("AGWLAB_PROMETHEUS_NAMESPACE", "").strip(), "monitoring",
+              lab.names.telemetry_namespace, lab.names.namespace]
+    return list(dict.fromkeys(ns for ns in wanted if ns))
+
+
 def find_prometheus(lab: Lab) -> tuple[str, str] | None:
     """``(base URL through the API server's service proxy, "ns/name")`` of a Prometheus, or None.
 
     The operator's ``prometheus-operated`` Service is preferred (it exists for every
     Prometheus the operator runs); kube-prometheus-stack's own Service is the fallback.
+    Services are listed in every namespace; a user who may not do that (a workshop attendee)
+    is searched for in :func:`prometheus_namespaces`, those they may read.
     """
     from . import kube
 
-    for selector in (_OPERATOR_LABEL, _KPS_LABEL):
-        try:
+    try:
+        for selector in (_OPERATOR_LABEL, _KPS_LABEL):
             found = kube.list_objects(lab, "Service", labels=selector)
-        except LabError:  # e.g. no right to list Services in every namespace: try the next label
-            found = []
-        if found:
-            svc = min(found, key=lambda s: (s["metadata"]["namespace"], s["metadata"]["name"]))
-            ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
-            url = f"{lab.server.rstrip('/')}/api/v1/namespaces/{ns}/services/{name}:{_port_of(svc)}/proxy"
-            return url, f"{ns}/{name}"
+            if found:
+                return _service_proxy(lab, found)
+    except LabError:  # no right to list Services in every namespace (a workshop attendee)
+        return find_prometheus_in(lab, prometheus_namespaces(lab))
     return None
+
+
+def find_prometheus_in(lab: Lab, namespaces: list[str]) -> tuple[str, str] | None:
+    """:func:`find_prometheus`, looking only in these namespaces (those it may not read are skipped)."""
+    from . import kube
+
+    for selector in (_OPERATOR_LABEL, _KPS_LABEL):
+        for namespace in namespaces:
+            try:
+                found = kube.list_objects(lab, "Service", namespace, labels=selector)
+            except LabError:
+                continue
+            if found:
+                return _service_proxy(lab, found)
+    return None
+
+
+def _service_proxy(lab: Lab, found: list[dict[str, Any]]) -> tuple[str, str]:
+    svc = min(found, key=lambda s: (s["metadata"]["namespace"], s["metadata"]["name"]))
+    ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+    url = f"{lab.server.rstrip('/')}/api/v1/namespaces/{ns}/services/{name}:{_port_of(svc)}/proxy"
+    return url, f"{ns}/{name}"
 
 
 @dataclass

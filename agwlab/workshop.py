@@ -4,7 +4,8 @@ The instructor runs these against their own context (a real cluster, or the sand
 
 * :func:`create` gives each attendee namespace ``agwlab-<name>``, a ServiceAccount with a
   token, RBAC limited to what the lab needs (everything in their namespace; read access to
-  the shared collector; nothing cluster-wide but GatewayClasses and CRDs), and a kubeconfig
+  the shared collector and, where the cluster's Prometheus runs, to its Service through the API
+  server's service proxy; nothing cluster-wide but GatewayClasses and CRDs), and a kubeconfig
   whose context namespace is theirs, so the lab lays itself out there. With ``api_key`` the
   Anthropic key is placed as their Secret and they get no access to Secrets: they use the
   key without holding it or reading it back.
@@ -68,6 +69,7 @@ ATTENDEE_LABEL = "agwlab/attendee"
 SERVICE_ACCOUNT = "attendee"
 TOKEN_SECRET = "attendee-token"
 _ROLE = "agwlab-attendee"
+_PROMETHEUS_ROLE = "agwlab-attendee-prometheus"
 _RBAC = "rbac.authorization.k8s.io"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ALL = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
@@ -166,6 +168,32 @@ def _attendee_objects(name: str, names: Names, *, secrets: bool) -> list[dict[st
     ]
 
 
+def _prometheus_namespace(lab: Lab) -> str | None:
+    """The namespace of the cluster's Prometheus Service, if the instructor's context finds one."""
+    from .locate import find_prometheus
+
+    try:
+        found = find_prometheus(lab)
+    except LabError:
+        return None
+    return found[1].split("/", 1)[0] if found else None
+
+
+def _prometheus_role(namespace: str) -> dict[str, Any]:
+    """Reading Prometheus through the API server: its Service, and GET through the service proxy
+    (PromQL queries; Prometheus is shared, so an attendee filters by their own Gateway)."""
+    return {"apiVersion": f"{_RBAC}/v1", "kind": "Role", "metadata": _meta(_PROMETHEUS_ROLE, namespace),
+            "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": _READ},
+                      {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]}]}
+
+
+def _binding_to(name: str, role: str, namespace: str) -> dict[str, Any]:
+    return {"apiVersion": f"{_RBAC}/v1", "kind": "RoleBinding", "metadata": _meta(f"{role}-{name}", namespace,
+                                                                                  attendee=name),
+            "roleRef": {"apiGroup": _RBAC, "kind": "Role", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": namespace_for(name)}]}
+
+
 def _home() -> Path:
     return Path(os.environ.get("AGWLAB_HOME") or Path.home() / ".agwlab").expanduser()
 
@@ -203,10 +231,15 @@ def create(lab: Lab, names: Sequence[str], *, api_key: str | None = None, out_di
     if kube.get(lab, "Namespace", telemetry, missing_ok=True) is None:
         kube.apply(lab, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": telemetry}}, quiet=True)
     kube.apply(lab, _shared_objects(lab.names), quiet=True)
+    prometheus = _prometheus_namespace(lab)
+    if prometheus:
+        kube.apply(lab, _prometheus_role(prometheus), quiet=True)
     out = []
     for name in names:
         mine = Names.for_namespace(namespace_for(name)).replace(telemetry_namespace=telemetry)
         kube.apply(lab, _attendee_objects(name, mine, secrets=api_key is None), quiet=True)
+        if prometheus:
+            kube.apply(lab, _binding_to(name, _PROMETHEUS_ROLE, prometheus), quiet=True)
         if api_key is not None:
             from .manifests import anthropic_secret
 
@@ -347,10 +380,14 @@ def delete(lab: Lab, names: Sequence[str] | None = None, *, timeout: float = 60)
     """
     chosen = list(names) if names else attendees(lab)
     telemetry = lab.names.telemetry_namespace
+    prometheus = _prometheus_namespace(lab)
     for name in chosen:
         ns = namespace_for(name)
         kube.delete(lab, "ClusterRoleBinding", f"{_ROLE}-{name}", api_version=f"{_RBAC}/v1", quiet=True)
         kube.delete(lab, "RoleBinding", f"{_ROLE}-{name}", telemetry, api_version=f"{_RBAC}/v1", quiet=True)
+        if prometheus:
+            kube.delete(lab, "RoleBinding", f"{_PROMETHEUS_ROLE}-{name}", prometheus, api_version=f"{_RBAC}/v1",
+                        quiet=True)
         kube.delete(lab, "Namespace", ns, quiet=True)
         path = _home() / "workshop" / f"{name}.kubeconfig"
         path.unlink(missing_ok=True)
@@ -359,4 +396,6 @@ def delete(lab: Lab, names: Sequence[str] | None = None, *, timeout: float = 60)
     if not attendees(lab):
         kube.delete(lab, "ClusterRole", _ROLE, api_version=f"{_RBAC}/v1", quiet=True)
         kube.delete(lab, "Role", _ROLE, telemetry, api_version=f"{_RBAC}/v1", quiet=True)
+        if prometheus:
+            kube.delete(lab, "Role", _PROMETHEUS_ROLE, prometheus, api_version=f"{_RBAC}/v1", quiet=True)
     return chosen

@@ -14,6 +14,7 @@ from kubernetes import client, config, dynamic
 from kubernetes.client.rest import ApiException
 
 from agwlab import checks, kube, stages
+from agwlab.errors import PrometheusUnavailable
 from agwlab.lab import connect
 from labtest import KEY
 
@@ -202,3 +203,37 @@ def test_delete_revokes_access(sandbox):
     with pytest.raises(ApiException) as err:
         core.list_namespaced_config_map("agwlab-erin")
     assert err.value.status == 401
+
+
+def test_an_attendee_finds_prometheus_where_they_may_look(attendees, monkeypatch):
+    monkeypatch.setenv("AGWLAB_TARGET", "cluster")
+    monkeypatch.delenv("AGWLAB_NAMESPACE", raising=False)
+    monkeypatch.delenv("AGWLAB_PROMETHEUS_URL", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(attendees["alice"]))
+    alice = connect()
+    # no Prometheus Service anywhere she may look: a clear error saying where she looked
+    with pytest.raises(PrometheusUnavailable) as err:
+        alice.prometheus_url()
+    assert "only monitoring, telemetry, agwlab-alice are searched" in str(err.value)
+    assert "AGWLAB_PROMETHEUS_NAMESPACE" in str(err.value)
+    # a Prometheus operator's Service in monitoring: the instructor's create lets her read it there
+    admin = client.CoreV1Api(config.new_client_from_config(
+        config_file=str(Path(os.environ["AGWLAB_HOME"]) / "sandbox" / "kubeconfig")))
+    admin.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="monitoring")))
+    try:
+        admin.create_namespaced_service("monitoring", client.V1Service(
+            metadata=client.V1ObjectMeta(name="prometheus-operated", labels={"operated-prometheus": "true"}),
+            spec=client.V1ServiceSpec(cluster_ip="None", ports=[client.V1ServicePort(name="web", port=9090)],
+                                      selector={"app.kubernetes.io/name": "prometheus"})))
+        cli("create", "alice")
+        url = alice.prometheus_url()
+        assert url.endswith("/api/v1/namespaces/monitoring/services/prometheus-operated:web/proxy")
+        can = subprocess.run(["kubectl", "auth", "can-i", "get", "services/prometheus-operated",
+                              "--subresource=proxy", "-n", "monitoring"], check=False, capture_output=True,
+                             text=True, env={**os.environ, "KUBECONFIG": str(attendees["alice"])}, timeout=60)
+        assert can.stdout.strip() == "yes"
+        with pytest.raises(ApiException) as denied:  # reading, not changing
+            client.CoreV1Api(alice.api_client).delete_namespaced_service("prometheus-operated", "monitoring")
+        assert denied.value.status == 403
+    finally:
+        admin.delete_namespace("monitoring")  # its Role and bindings go with it
