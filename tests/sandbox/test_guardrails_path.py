@@ -236,6 +236,26 @@ def test_a_guard_on_the_backend_masks_native_messages_and_the_system_prompt(kube
         # the e-mail pattern's last class includes ".", so the full stop goes with the address (as in v1.4.1)
         assert "Sign as <EMAIL_ADDRESS>)" in text
         assert "Mail me at <EMAIL_ADDRESS> please" in text and "example.com" not in text
+        # the backend's own promptGuard wins over a policy aimed at it, as a whole (store/binds.rs
+        # internal_backend_policies: inline first; merge_llm_policies: prompt_guard preferred.or_else)
+        kubectl("patch", "agentgatewaybackend", "pg-messages", "-n", NS, "--type=merge", "-p", json.dumps(
+            {"spec": {"policies": {"ai": {"promptGuard": {"request": [{"regex": {"action": "Reject",
+                                                                                   "matches": ["Mail me"]}}]}}}}}))
+        poll(lambda: _status_of(client) == 403, what="the backend's own guard")
+        plain = client.messages.create(model="claude-sonnet-4-6", max_tokens=300,
+                                       messages=[{"role": "user", "content": "write to me@example.com"}])
+        assert "me@example.com" in "".join(b.text for b in plain.content if b.type == "text")
     finally:
         kubectl("delete", "httproute,agentgatewaypolicy,agentgatewaybackend", "pg-messages", "-n", NS,
                 "--ignore-not-found")
+
+
+def _status_of(client) -> int:  # type: ignore[no-untyped-def]
+    import anthropic
+
+    try:
+        client.messages.create(model="claude-sonnet-4-6", max_tokens=50,
+                               messages=[{"role": "user", "content": "Mail me at home"}])
+    except anthropic.APIStatusError as exc:
+        return exc.status_code
+    return 200

@@ -12,8 +12,10 @@ of it (``crates/agentgateway/src/types/agent_xds.rs``, ``convert_regex_rules``):
   sandbox does not call them (see ``proxy/guardrails.py``).
 
 A policy can target a Gateway, an HTTPRoute, one rule of it (``sectionName``) or an
-AgentgatewayBackend; a rule takes the guard of its most specific target (rule, route,
-Gateway, then the backend it routes to), and between policies on one target the oldest wins.
+AgentgatewayBackend, and a backend can carry its own (``spec.policies.ai.promptGuard``). As in
+v1.4.1's ``store/binds.rs`` (``internal_backend_policies``, ``merge_llm_policies``), the guard
+comes from the first of: the backend's own, the rule, the route, the backend as a target, the
+Gateway; between policies on one target the oldest wins.
 
 Example:
     >>> translate({"request": [{"regex": {"action": "Reject", "builtins": ["Ssn"]}}]}).request[0].regex
@@ -73,19 +75,27 @@ def reconcile_prompt_guards(store: Any) -> GuardTargets:
                 continue
             target = (ref["kind"], meta["namespace"], ref.get("name", ""), ref.get("sectionName") or "")
             found.setdefault(target, []).append((meta.get("creationTimestamp", ""), guard))
+    for backend in store.list("agentgateway.dev", "agentgatewaybackends"):
+        meta = backend["metadata"]
+        own = (((backend.get("spec") or {}).get("policies") or {}).get("ai") or {}).get("promptGuard")
+        if own:
+            found[("inline", meta["namespace"], meta["name"], "")] = [("", translate(own))]
     return {target: min(entries, key=lambda e: e[0])[1] for target, entries in found.items()}
 
 
 def _for_rule(targets: GuardTargets, cfg: GatewayConfig, namespace: str, route: str, rule: Rule) -> PromptGuard | None:
-    keys = []
-    if rule.name:
-        keys.append(("HTTPRoute", namespace, route, rule.name))
-    keys += [("HTTPRoute", namespace, route, ""), ("Gateway", cfg.namespace, cfg.name, "")]
+    backends = []
     for ref in rule.backends:
         key = getattr(ref.backend, "key", None)
         if isinstance(key, str) and "/" in key:
             ns, name = key.split("/", 1)
-            keys.append(("AgentgatewayBackend", ns, name, ""))
+            backends.append((ns, name))
+    keys = [("inline", ns, name, "") for ns, name in backends]
+    if rule.name:
+        keys.append(("HTTPRoute", namespace, route, rule.name))
+    keys.append(("HTTPRoute", namespace, route, ""))
+    keys += [("AgentgatewayBackend", ns, name, "") for ns, name in backends]
+    keys.append(("Gateway", cfg.namespace, cfg.name, ""))
     return next((targets[k] for k in keys if k in targets), None)
 
 
