@@ -59,9 +59,11 @@ def _managed_classes(store: Any, cluster: Cluster) -> dict[str, str]:
             out[name] = ctrl
             gen = gc["metadata"].get("generation", 1)
             old = (gc.get("status") or {}).get("conditions")
+            # v1.4.1 sets Accepted only (controller/pkg/controller/gatewayclass.go), with
+            # reports.GatewayClassAcceptedMessage
             write_status(store, gc, {"conditions": [
-                condition(old, "Accepted", True, "Accepted", "", generation=gen),
-                condition(old, "SupportedVersion", True, "SupportedVersion", "", generation=gen),
+                condition(old, "Accepted", True, "Accepted", "GatewayClass accepted by agentgateway controller",
+                          generation=gen),
             ]})
     return out
 

@@ -27,8 +27,6 @@ def _tracing(cluster: Cluster, ns: str, tr: dict[str, Any]) -> TracingConfig:
             endpoint = f"http://{eps[0].ip}:{eps[0].port}"
         else:
             error = f"no healthy endpoints for {host}.{ref.get('namespace', ns)}:{port}"
-    elif tr.get("url"):
-        endpoint = tr["url"]
     return TracingConfig(
         endpoint=endpoint,
         protocol=protocol,
@@ -41,39 +39,86 @@ def _tracing(cluster: Cluster, ns: str, tr: dict[str, Any]) -> TracingConfig:
     )
 
 
+def _gateways_of(store: Any, kind: str, ns: str, name: str) -> tuple[bool, list[tuple[str, str]]]:
+    """Whether a policy target exists, and the Gateways it leads to (v1.4.1's
+    ``LookupGatewaysForPolicyTarget``): a Gateway itself, a route's parent Gateways, the parent
+    Gateways of the routes sending traffic to a backend or Service."""
+    def parents(route: dict[str, Any]) -> list[tuple[str, str]]:
+        rns = route["metadata"]["namespace"]
+        return [(ref.get("namespace", rns), ref.get("name", "")) for ref in (route.get("spec") or {}).get("parentRefs") or []
+                if ref.get("group", GW_GROUP) == GW_GROUP and ref.get("kind", "Gateway") == "Gateway"
+                and store.get(GW_GROUP, "gateways", ref.get("namespace", rns), ref.get("name", "")) is not None]
+
+    if kind == "Gateway":
+        exists = store.get(GW_GROUP, "gateways", ns, name) is not None
+        return exists, [(ns, name)] if exists else []
+    if kind == "HTTPRoute":
+        route = store.get(GW_GROUP, "httproutes", ns, name)
+        return route is not None, parents(route) if route else []
+    group, plural = ("agentgateway.dev", "agentgatewaybackends") if kind == "AgentgatewayBackend" else ("", "services")
+    if store.get(group, plural, ns, name) is None:
+        return False, []
+    found = []
+    for route in store.list(GW_GROUP, "httproutes"):
+        rns = route["metadata"]["namespace"]
+        for rule in (route.get("spec") or {}).get("rules") or []:
+            for ref in rule.get("backendRefs") or []:
+                if (ref.get("kind", "Service") == kind and ref.get("name") == name
+                        and ref.get("namespace", rns) == ns):
+                    found += parents(route)
+    return True, found
+
+
+def _ancestor_key(ref: dict[str, Any]) -> str:
+    """v1.4.1's sort key for ancestors (``reports.ParentString``)."""
+    return (f"{ref.get('group', '')}/{ref.get('kind', '')}/{ref.get('name')}/{ref.get('sectionName', '')}/"
+            f"{ref.get('port', 0)}.{ref.get('namespace', '')}")
+
+
 def reconcile_policies(store: Any, cluster: Cluster) -> dict[str, TracingConfig]:
-    """Tracing config per Gateway (``ns/name``) from policies targeting Gateways."""
+    """Tracing config per Gateway (``ns/name``) from policies targeting Gateways.
+
+    Status as v1.4.1 writes it (``controller/pkg/agentgateway/plugins/traffic_plugin.go``): one
+    ancestor per Gateway the targets lead to, Accepted ``Valid``/"Policy accepted" and Attached
+    ``Attached``/"Attached to all targets"; targets that lead nowhere are reported together under a
+    ``StatusSummary`` ancestor, Attached ``Pending`` with "Policy is not attached: ..." lines.
+    """
     tracing: dict[str, TracingConfig] = {}
     for pol in store.list("agentgateway.dev", "agentgatewaypolicies"):
         meta, spec = pol["metadata"], pol.get("spec") or {}
         ns = meta["namespace"]
         gen = meta.get("generation", 1)
-        old = {(a.get("ancestorRef") or {}).get("name"): a for a in (pol.get("status") or {}).get("ancestors") or []}
-        ancestors = []
+        old = {_ancestor_key(a.get("ancestorRef") or {}): a.get("conditions")
+               for a in (pol.get("status") or {}).get("ancestors") or []}
+        gateways: list[tuple[str, str]] = []
+        errors: list[str] = []
+        tr = (spec.get("frontend") or {}).get("tracing")
         for ref in spec.get("targetRefs") or []:
-            kind = ref.get("kind")
-            name = ref.get("name")
-            exists = False
-            if kind == "Gateway":
-                exists = store.get(GW_GROUP, "gateways", ns, name) is not None
-            elif kind == "HTTPRoute":
-                exists = store.get(GW_GROUP, "httproutes", ns, name) is not None
-            elif kind == "AgentgatewayBackend":
-                exists = store.get("agentgateway.dev", "agentgatewaybackends", ns, name) is not None
-            oc = (old.get(name) or {}).get("conditions")
-            tr = (spec.get("frontend") or {}).get("tracing")
+            kind, name = ref.get("kind", ""), ref.get("name", "")
+            if kind not in ("Gateway", "HTTPRoute", "AgentgatewayBackend", "Service"):
+                continue  # a kind v1.4.1 cannot target: no status at all
+            exists, found = _gateways_of(store, kind, ns, name)
             if kind == "Gateway" and exists and tr is not None:
                 tracing[f"{ns}/{name}"] = _tracing(cluster, ns, tr)
-            conds = [
+            if not exists:
+                errors.append(f"Policy is not attached: {kind} {ns}/{name} not found")
+            elif not found:
+                errors.append(f"Policy is not attached: {kind} {ns}/{name} is not attached to any Gateway")
+            gateways += [g for g in found if g not in gateways]
+        ancestors: list[dict[str, Any]] = []
+        for gns, gname in gateways:
+            ref = {"group": GW_GROUP, "kind": "Gateway", "name": gname, "namespace": gns}
+            oc = old.get(_ancestor_key(ref))
+            ancestors.append({"ancestorRef": ref, "controllerName": CONTROLLER, "conditions": [
                 condition(oc, "Accepted", True, "Valid", "Policy accepted", generation=gen),
-                condition(oc, "Attached", exists, "Attached" if exists else "Pending",
-                          "Attached to all targets" if exists else f"{kind} {ns}/{name} not found", generation=gen),
-            ]
-            ancestors.append({
-                "ancestorRef": {"group": ref.get("group", GW_GROUP), "kind": kind, "name": name, "namespace": ns},
-                "controllerName": CONTROLLER,
-                "conditions": conds,
-            })
+                condition(oc, "Attached", True, "Attached", "Attached to all targets", generation=gen)]})
+        if errors:
+            ref = {"group": "agentgateway.dev", "name": "StatusSummary"}
+            oc = old.get(_ancestor_key(ref))
+            ancestors.append({"ancestorRef": ref, "controllerName": CONTROLLER, "conditions": [
+                condition(oc, "Accepted", True, "Valid", "Policy accepted", generation=gen),
+                condition(oc, "Attached", False, "Pending", "\n".join(errors), generation=gen)]})
+        ancestors.sort(key=lambda a: _ancestor_key(a["ancestorRef"]))
         write_status(store, pol, {"ancestors": ancestors})
     return tracing
 
