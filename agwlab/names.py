@@ -43,6 +43,7 @@ __all__ = [
     "MCP_PROTOCOL_VERSION",
     "MCP_SESSION_HEADER",
     "NAMESPACE_ENV",
+    "NOTES_IMAGE",
     "OTLP_GRPC_PORT",
     "OTLP_HTTP_PORT",
     "PROXY_IMAGE",
@@ -60,6 +61,8 @@ AGENTGATEWAY_CRDS_CHART = "oci://cr.agentgateway.dev/charts/agentgateway-crds"
 PROXY_IMAGE = f"cr.agentgateway.dev/agentgateway:{TESTED_VERSION}"
 COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.127.0"
 FETCHER_IMAGE = "ghcr.io/peterj/mcp-website-fetcher:main"
+# The lab's own MCP notes server (notebook 09); only the sandbox runs this image.
+NOTES_IMAGE = "agwlab.local/mcp-notes:0.1.0"
 
 # Where agentgateway's Helm chart installs the controller (not the learner's namespace).
 CONTROLLER_NAMESPACE = "agentgateway-system"
@@ -102,6 +105,11 @@ class Names:
         failover_route: the HTTPRoute ``/failover`` to it (notebook 06).
         resilience_policy: the AgentgatewayPolicy with its retries and timeout (notebook 06).
         guardrail_policy: the AgentgatewayPolicy with the Claude route's prompt guards (notebook 08).
+        notes: the MCP notes server's Deployment and Service (notebook 09).
+        tools_backend: the AgentgatewayBackend with two MCP targets, fetcher and notes (notebook 09).
+        tools_route: the HTTPRoute ``/tools`` to it (notebook 09).
+        jwt_policy: the AgentgatewayPolicy with JWT authentication on that route (notebook 09).
+        tools_policy: the AgentgatewayPolicy with the MCP authorization rules (notebook 09).
     """
 
     namespace: str = "agentgateway-system"
@@ -122,6 +130,11 @@ class Names:
     failover_route: str = "claude-failover"
     resilience_policy: str = "claude-failover-retry"
     guardrail_policy: str = "llm-guardrails"
+    notes: str = "mcp-notes"
+    tools_backend: str = "mcp-tools"
+    tools_route: str = "mcp-tools"
+    jwt_policy: str = "mcp-tools-jwt"
+    tools_policy: str = "mcp-tools-authz"
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -150,6 +163,11 @@ class Names:
     def route_ref(self, route: str) -> str:
         """``<namespace>/<route>``: how the access log names a route."""
         return f"{self.namespace}/{route}"
+
+    @property
+    def notes_host(self) -> str:
+        """The notes server Service's cluster DNS name."""
+        return f"{self.notes}.{self.mcp_namespace}.svc.cluster.local"
 
     @property
     def fetcher_host(self) -> str:

@@ -10,7 +10,7 @@ is one new entry here (and its objects in :mod:`agwlab.manifests`).
 
 Example:
     >>> [s.name for s in REGISTRY]
-    ['llm', 'tracing', 'mcp']
+    ['llm', 'tracing', 'mcp', 'mcp-tools']
     >>> [(m.kind, m.name) for m in objects("tracing")]
     [('AgentgatewayPolicy', 'tracing')]
     >>> from agwlab import connect                    # doctest: +SKIP
@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import manifests
+from . import manifests, mcpsec
 from .errors import LabError, from_api_error
 from .manifests import DEFAULT_MODEL, Manifest, ManifestList
 from .names import (
@@ -217,6 +217,25 @@ REGISTRY: tuple[StageSpec, ...] = (
             says="the proxy answers MCP initialize on /mcp",
         ),
     ),
+    StageSpec(
+        name="mcp-tools",
+        notebook="09-securing-mcp",
+        title="Two MCP servers behind one route: the notes server, a two-target AgentgatewayBackend and /tools",
+        build=lambda n, o: [*mcpsec.notes_server(n), mcpsec.tools_backend(n), mcpsec.tools_route(n)],
+        ready=lambda n: [
+            Wait("Deployment", n.notes, n.mcp_namespace, "Available"),
+            Wait("AgentgatewayBackend", n.tools_backend, n.namespace, "Accepted"),
+            Wait("HTTPRoute", n.tools_route, n.namespace, "Accepted"),
+        ],
+        # any answer but 404 proves the route (with notebook 09's JWT policy the answer is 401)
+        probe=Probe(
+            mcpsec.TOOLS_PATH,
+            jsonrpc.initialize(1, client_name="agwlab-probe"),
+            jsonrpc.STREAMABLE_HTTP_HEADERS,
+            ok=lambda status: status != 404,
+            says=f"the proxy serves MCP on {mcpsec.TOOLS_PATH}",
+        ),
+    ),
 )
 
 # The stages' names, in order.
@@ -230,6 +249,8 @@ TRANSIENT: tuple[Callable[[Names], tuple[str, str, str]], ...] = (
     lambda n: ("AgentgatewayPolicy", n.resilience_policy, n.namespace),
     lambda n: ("AgentgatewayPolicy", n.rate_limit_policy, n.namespace),     # 07-rate-limits
     lambda n: ("AgentgatewayPolicy", n.guardrail_policy, n.namespace),      # 08-guardrails
+    lambda n: ("AgentgatewayPolicy", n.jwt_policy, n.namespace),            # 09-securing-mcp
+    lambda n: ("AgentgatewayPolicy", n.tools_policy, n.namespace),
 )
 
 

@@ -37,6 +37,8 @@ KNOWN_IMAGES: tuple[KnownImage, ...] = (
                "an OpenTelemetry collector with the OTLP receiver and the debug exporter"),
     KnownImage("ghcr.io/peterj/mcp-website-fetcher", "agwlab.sandbox.workloads.website_fetcher_pod:WebsiteFetcherWorkload",
                "the MCP website fetcher (SSE on :8000)"),
+    KnownImage("agwlab.local/mcp-notes", "agwlab.sandbox.workloads.website_fetcher_pod:NotesWorkload",
+               "the lab's MCP notes server (Streamable HTTP on :8000)"),
     KnownImage("agwlab.local/anthropic-standin", "agwlab.sandbox.workloads.anthropic_standin:AnthropicStandinWorkload",
                "the sandbox's stand-in for the Anthropic Messages API"),
     KnownImage("agwlab.local/lab-website", "agwlab.sandbox.workloads.lab_website:LabWebsiteWorkload",

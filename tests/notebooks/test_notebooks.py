@@ -28,6 +28,7 @@ ORDER = [
     "06-resilience.ipynb",
     "07-rate-limits.ipynb",
     "08-guardrails.ipynb",
+    "09-securing-mcp.ipynb",
     "01-claude-llm-connection.ipynb",
     "99-cleanup.ipynb",
 ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..proxy.policies import LocalRateLimit, RetryPolicy, TrafficPolicies
+from ..proxy.policies import JwtAuthentication, JwtProvider, LocalRateLimit, RetryPolicy, RuleSet, TrafficPolicies
 from .durations import duration_seconds
 
 __all__ = ["TrafficTargets", "for_rule", "local_limit", "merge", "reconcile_traffic"]
@@ -58,8 +58,34 @@ def _retry(retry: dict[str, Any]) -> RetryPolicy:
                        backoff=duration_seconds(retry.get("backoff")))
 
 
-def _translate(key: str, traffic: dict[str, Any]) -> TrafficPolicies:
+def _jwt(key: str, jwt: dict[str, Any]) -> JwtAuthentication:
+    """``traffic.jwtAuthentication`` as ``processJWTAuthenticationPolicy`` passes it on (inline JWKS;
+    a remote JWKS needs the controller to fetch it, which the sandbox does not: such a provider is
+    left out, as v1.4.1 leaves out one it could not resolve)."""
+    location = (jwt.get("location") or {}).get("header") or {}
+    providers = tuple(
+        JwtProvider(issuer=p.get("issuer", ""), jwks=(p.get("jwks") or {})["inline"],
+                    audiences=tuple(p["audiences"]) if p.get("audiences") else None)
+        for p in jwt.get("providers") or [] if (p.get("jwks") or {}).get("inline"))
+    return JwtAuthentication(providers=providers, mode=jwt.get("mode") or "Strict",
+                             header=location.get("name", "authorization"),
+                             prefix=location.get("prefix", "Bearer ") if location else "Bearer ", policy=key)
+
+
+def _rule_set(authorization: dict[str, Any]) -> RuleSet:
+    """An ``authorization`` block (``action`` + ``policy.matchExpressions``) as one rule set."""
+    expressions = tuple((authorization.get("policy") or {}).get("matchExpressions") or ())
+    action = authorization.get("action") or "Allow"
+    return RuleSet(**{action.lower(): expressions}) if action in ("Allow", "Deny", "Require") else RuleSet()
+
+
+def _translate(key: str, traffic: dict[str, Any], backend: dict[str, Any] | None = None) -> TrafficPolicies:
     policies = TrafficPolicies()
+    authorization = ((backend or {}).get("mcp") or {}).get("authorization")
+    if authorization:
+        policies = replace(policies, mcp_authorization=(_rule_set(authorization),))
+    if traffic.get("jwtAuthentication"):
+        policies = replace(policies, jwt=_jwt(key, traffic["jwtAuthentication"]))
     if traffic.get("rateLimit"):
         policies = replace(policies, rate_limits=_rate_limits(key, traffic["rateLimit"]))
     if traffic.get("retry") is not None:
@@ -76,10 +102,11 @@ def reconcile_traffic(store: Any) -> TrafficTargets:
     for pol in store.list("agentgateway.dev", "agentgatewaypolicies"):
         meta, spec = pol["metadata"], pol.get("spec") or {}
         traffic = spec.get("traffic")
-        if not traffic:
+        backend = spec.get("backend")
+        if not traffic and not ((backend or {}).get("mcp") or {}).get("authorization"):
             continue
         key = f"{meta['namespace']}/{meta['name']}"
-        translated = _translate(key, traffic)
+        translated = _translate(key, traffic or {}, backend)
         for ref in spec.get("targetRefs") or []:
             if ref.get("kind") not in ("Gateway", "HTTPRoute"):
                 continue
@@ -97,7 +124,10 @@ def reconcile_traffic(store: Any) -> TrafficTargets:
 def merge(base: TrafficPolicies, over: TrafficPolicies) -> TrafficPolicies:
     """``over``'s fields where it sets them, else ``base``'s."""
     return TrafficPolicies(rate_limits=over.rate_limits or base.rate_limits, retry=over.retry or base.retry,
-                           request_timeout=over.request_timeout or base.request_timeout)
+                           request_timeout=over.request_timeout or base.request_timeout,
+                           jwt=over.jwt or base.jwt,
+                           # MCP authorization rule sets all apply (v1.4.1 RuleSets::merge)
+                           mcp_authorization=base.mcp_authorization + over.mcp_authorization)
 
 
 def for_rule(targets: TrafficTargets, gateway: tuple[str, str] | None, namespace: str, route: str,

@@ -89,6 +89,7 @@ class RequestContext:
     response_headers_at: float | None = None   # perf_counter when the client got the response headers
     started: float = field(default_factory=time.perf_counter)
     rate_limit: Any = None                     # the policies.LocalRateLimit selected for this request
+    jwt_claims: dict[str, Any] | None = None   # a verified JWT's claims (traffic.jwtAuthentication)
 
     @property
     def labels(self) -> RouteLabels:

@@ -39,10 +39,13 @@ from ...wire.jsonrpc import (
     notification,
 )
 from ...wire.sse import sse_frame
+from .celexpr import request_variables
 from .config import MCPBackend
 from .context import RequestContext
+from .mcp_authz import allowed, refusal
 from .mcp_session import (
     SESSION_CLOSED,
+    Authorizer,
     MCPSession,
     Routing,
     SendFailed,
@@ -174,6 +177,28 @@ def _hook(ctx: RequestContext) -> UpstreamHook:
         yield {"traceparent": ctx.traceparent_out} if ctx.traceparent_out else {}
 
     return hook
+
+
+def _authorizer(request: Request, ctx: RequestContext) -> Authorizer | None:
+    """The route's ``backend.mcp.authorization`` for this request (its JWT claims and headers),
+    or None when no rules apply (see ``mcp_authz.py``)."""
+    rules = ctx.rule.traffic.mcp_authorization if ctx.rule is not None else ()
+    if not rules:
+        return None
+    variables = request_variables(ctx.method, ctx.path, ctx.host, dict(request.headers), ctx.src_addr,
+                                  ctx.jwt_claims)
+    return lambda kind, target, name: allowed(rules, kind, target, name, variables)
+
+
+def _refused(routing: Routing, allow: Authorizer | None) -> bool:
+    """Whether the rules refuse the tool or prompt a message names (v1.4.1 checks after routing)."""
+    return (allow is not None and routing.target is not None and routing.error is None
+            and routing.resource_type in ("tool", "prompt") and routing.resource is not None
+            and not allow(routing.resource_type, routing.target, routing.resource))
+
+
+def _refusal(message: dict[str, Any], routing: Routing) -> dict[str, Any]:
+    return refusal(message.get("id"), routing.resource_type, str((message.get("params") or {}).get("name")))
 
 
 # --- entry point ---------------------------------------------------------------------
@@ -381,14 +406,14 @@ async def _streamable_post(
         return _sse_reply(reply, {SESSION_HEADER: new_id})
 
     if stateless:
-        return await _stateless_message(request, ctx, backend, state, message, hook)
+        return await _stateless_message(request, ctx, backend, state, message, hook, _authorizer(request, ctx))
     if not session_id:
         return _reject(ctx, 400, "mcp: session header is required for non-initialize requests")
     session = gateway.sessions.get(session_id)  # type: ignore[assignment]
     if session is None:
         ctx.log["mcp.session.id"] = session_id
         return _reject(ctx, 404, "mcp: session not found")
-    return await _in_session(ctx, state, session, session_id, message, hook)
+    return await _in_session(ctx, state, session, session_id, message, hook, _authorizer(request, ctx))
 
 
 async def _in_session(
@@ -398,6 +423,7 @@ async def _in_session(
     session_id: str | None,
     message: dict[str, Any],
     hook: UpstreamHook,
+    allow: Authorizer | None = None,
 ) -> Response:
     if "method" not in message:  # the client's answer to a server-initiated request
         if session_id:
@@ -409,8 +435,10 @@ async def _in_session(
     if message.get("id") is None:
         await session.notify(message, hook)
         return Response(status_code=202)
+    if _refused(routing, allow):
+        return _json_400(ctx, _refusal(message, routing))
     try:
-        reply = await session.request(routing, hook)
+        reply = await session.request(routing, hook, allow)
     except SendFailed as e:
         return _json_error(_send_failed(ctx, message.get("id"), e))
     _note_error(ctx, reply)
@@ -424,6 +452,7 @@ async def _stateless_message(
     state: ProxyState,
     message: dict[str, Any],
     hook: UpstreamHook,
+    allow: Authorizer | None = None,
 ) -> Response:
     """``sessionRouting: Stateless``: a fresh upstream session for every request."""
     if message.get("id") is None or "method" not in message:
@@ -446,7 +475,7 @@ async def _stateless_message(
             )
             return _json_error(_send_failed(ctx, message.get("id"), SendFailed(str(e))))
         await session.notify(notification("notifications/initialized"))
-        return await _in_session(ctx, state, session, None, message, hook)
+        return await _in_session(ctx, state, session, None, message, hook, allow)
     finally:
         await session.close()
 
@@ -521,10 +550,16 @@ async def _legacy_sse(
     if message.get("id") is None:
         await session.notify(message, hook)
         return Response(status_code=202)
+    allow = _authorizer(request, ctx)
+    if _refused(routing, allow):
+        reply = _refusal(message, routing)
+        _note_error(ctx, reply)
+        await session.outbound.put(reply)
+        return Response(status_code=202)
 
     async def answer() -> None:
         try:
-            reply = await session.request(routing, hook)
+            reply = await session.request(routing, hook, allow)
         except SendFailed as e:
             reply = error_message(message.get("id"), INTERNAL_ERROR, str(e))
         await session.outbound.put(reply)

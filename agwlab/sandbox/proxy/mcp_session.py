@@ -36,6 +36,7 @@ from .upstream import UpstreamClient
 
 __all__ = [
     "AGW_VERSION",
+    "Authorizer",
     "GATEWAY_INSTRUCTIONS",
     "KNOWN_METHODS",
     "SESSION_CLOSED",
@@ -60,6 +61,10 @@ SESSION_CLOSED: dict[str, Any] = {}
 #: extra headers to send (``traceparent``).
 UpstreamHook = Callable[[str, str, "str | None"], AbstractContextManager[dict[str, str]]]
 
+#: ``allow(kind, target, name)``: whether a caller may see and use a ``tool``, ``prompt`` or
+#: ``resource`` (``backend.mcp.authorization``, see ``mcp_authz.py``).
+Authorizer = Callable[[str, str, str], bool]
+
 _RESOURCE_TYPES = {
     "tools/call": "tool",
     "prompts/get": "prompt",
@@ -80,6 +85,9 @@ _LIST_KEYS = {
     "resources/list": "resources",
     "resources/templates/list": "resourceTemplates",
 }
+# what authorization calls a listed item, and which of its fields names it
+_LIST_ITEMS = {"tools": ("tool", "name"), "prompts": ("prompt", "name"), "resources": ("resource", "uri"),
+               "resourceTemplates": ("resource", "uriTemplate")}
 
 
 @dataclass
@@ -305,8 +313,10 @@ class MCPSession:
 
     # -- dispatch ------------------------------------------------------------------------
 
-    async def request(self, routing: Routing, hook: UpstreamHook = _no_hook) -> dict[str, Any]:
-        """Answer one request (the upstream's answer, JSON-RPC errors included).
+    async def request(self, routing: Routing, hook: UpstreamHook = _no_hook,
+                      allow: Authorizer | None = None) -> dict[str, Any]:
+        """Answer one request (the upstream's answer, JSON-RPC errors included); lists leave
+        out what ``allow`` refuses.
 
         Raises:
             SendFailed: the request cannot be sent: an unknown method or tool, or no
@@ -320,7 +330,7 @@ class MCPSession:
         if routing.error:
             raise SendFailed(routing.error)
         if routing.method in _LIST_KEYS:
-            return await self._list(routing, hook)
+            return await self._list(routing, hook, allow)
         targets = [routing.target] if routing.target else list(self.upstreams)
         if not targets:
             raise SendFailed("no upstream is available")
@@ -338,10 +348,15 @@ class MCPSession:
                 return response
         raise SendFailed("; ".join(failures))
 
-    async def _list(self, routing: Routing, hook: UpstreamHook) -> dict[str, Any]:
+    async def _list(self, routing: Routing, hook: UpstreamHook, allow: Authorizer | None = None) -> dict[str, Any]:
         key = _LIST_KEYS[routing.method]
+        kind, field_name = _LIST_ITEMS[key]
+
+        def visible(target: str, item: Any) -> bool:
+            return allow is None or not isinstance(item, dict) or allow(kind, target, str(item.get(field_name)))
+
         msg_id = routing.message.get("id")
-        names = list(self.upstreams)
+        names = [t.name for t in self.backend.targets if t.name in self.upstreams]  # in the backend's order
 
         async def one(target: str) -> dict[str, Any]:
             with hook(target, routing.method, None) as headers:
@@ -352,6 +367,9 @@ class MCPSession:
             answer = answers[0]
             if isinstance(answer, BaseException):
                 raise SendFailed(f"{self.who(names[0])}: {answer}")
+            result = answer.get("result")
+            if allow is not None and isinstance(result, dict) and isinstance(result.get(key), list):
+                answer = {**answer, "result": {**result, key: [i for i in result[key] if visible(names[0], i)]}}
             return answer
         items: list[dict[str, Any]] = []
         for target, answer in zip(names, answers, strict=True):
@@ -361,6 +379,8 @@ class MCPSession:
                     raise SendFailed(f"{self.who(target)}: {reason}")
                 continue
             for item in (answer.get("result") or {}).get(key, []):
+                if not visible(target, item):
+                    continue
                 if self.prefixed and key in ("tools", "prompts") and isinstance(item.get("name"), str):
                     item = {**item, "name": f"{target}_{item['name']}"}
                 items.append(item)

@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Eviction", "HealthPolicy", "LocalRateLimit", "RetryPolicy", "TrafficPolicies"]
+__all__ = ["Eviction", "HealthPolicy", "JwtAuthentication", "JwtProvider", "LocalRateLimit", "RetryPolicy",
+           "RuleSet", "TrafficPolicies"]
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,55 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class JwtProvider:
+    """One trusted issuer of ``traffic.jwtAuthentication.providers``: its ``iss``, the accepted
+    ``aud`` values (``None``: not checked) and its JSON Web Key Set (the inline JSON)."""
+
+    issuer: str
+    jwks: str
+    audiences: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class JwtAuthentication:
+    """``traffic.jwtAuthentication`` (v1.4.1 ``http/jwt.rs``): ``mode`` ``Strict`` (a valid token
+    is required; the CRD's default), ``Optional`` (checked when present) or ``Permissive`` (never
+    refused); the token is read from ``header`` after ``prefix`` (default ``Authorization:
+    Bearer``). ``policy`` is ``<namespace>/<name>`` of the AgentgatewayPolicy."""
+
+    providers: tuple[JwtProvider, ...]
+    mode: Literal["Strict", "Optional", "Permissive"] = "Strict"
+    header: str = "authorization"
+    prefix: str = "Bearer "
+    policy: str = ""
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """One policy's CEL rules (v1.4.1 ``http/authorization.rs``), e.g. ``backend.mcp.authorization``:
+    ``matchExpressions`` with ``action`` Allow (the default), Deny or Require."""
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    require: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TrafficPolicies:
     """Everything ``spec.traffic`` contributes to one route rule.
 
     ``rate_limits`` holds the candidate buckets in order: conditional entries first (the
     first whose condition holds is applied), then at most one unconditional entry.
     ``request_timeout`` is ``traffic.timeouts.request`` in seconds.
+    ``mcp_authorization`` holds the ``backend.mcp.authorization`` rule sets of the rule's
+    policies (Gateway, route and rule level together: a deny anywhere denies).
     """
 
     rate_limits: tuple[LocalRateLimit, ...] = ()
     retry: RetryPolicy | None = None
     request_timeout: float | None = None
+    jwt: JwtAuthentication | None = None           # traffic.jwtAuthentication
+    mcp_authorization: tuple[RuleSet, ...] = ()    # backend.mcp.authorization of every level, all apply
 
 
 @dataclass(frozen=True)

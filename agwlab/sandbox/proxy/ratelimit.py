@@ -154,7 +154,7 @@ def check_request(state: ProxyState, ctx: RequestContext, headers: dict[str, str
 
     def variables() -> dict[str, Any]:
         if not cached:
-            cached.update(request_variables(ctx.method, ctx.path, ctx.host, headers, ctx.src_addr))
+            cached.update(request_variables(ctx.method, ctx.path, ctx.host, headers, ctx.src_addr, ctx.jwt_claims))
         return cached
 
     limit = _select(limits, variables)

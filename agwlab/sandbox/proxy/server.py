@@ -367,6 +367,11 @@ class ProxyWorkload:
         if ref is None or ref.backend is None:
             raise NoBackend("service not found")
         backend = ref.backend
+        if rule.traffic.jwt is not None:  # v1.4.1 authenticates before it rate-limits
+            from .jwtauth import authenticate
+            ctx.jwt_claims, headers = authenticate(rule.traffic.jwt, headers)
+            if ctx.jwt_claims is not None and isinstance(ctx.jwt_claims.get("sub"), str):
+                ctx.log["jwt.sub"] = ctx.jwt_claims["sub"]
         ratelimit.check_request(state, ctx, dict(reversed(headers)))
         new_path = rewrite_path(scope["path"], choice.match.path, rule.url_rewrite)
         new_headers = apply_header_modifier(headers, rule.request_headers)

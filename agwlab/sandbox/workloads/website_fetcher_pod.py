@@ -13,7 +13,7 @@ import sys
 from ..procs import child_environment
 from ..runtime import PodContext, WorkloadFailed
 
-__all__ = ["PARENT_ENV", "SERVICES_ENV", "WebsiteFetcherWorkload"]
+__all__ = ["PARENT_ENV", "SERVICES_ENV", "NotesWorkload", "WebsiteFetcherWorkload"]
 
 SERVICES_ENV = "AGWLAB_CLUSTER_SERVICES"
 PARENT_ENV = "AGWLAB_SANDBOX_PID"
@@ -33,6 +33,10 @@ class WebsiteFetcherWorkload:
     """
 
     START_TIMEOUT = 20.0
+    #: what the child runs (``python -m MODULE``), what errors call it, and where it answers
+    MODULE = "agwlab.sandbox.workloads.website_fetcher"
+    NAME = "mcp-website-fetcher"
+    READY_PATH = "/sse"
 
     def __init__(self) -> None:
         self._proc: asyncio.subprocess.Process | None = None
@@ -53,7 +57,7 @@ class WebsiteFetcherWorkload:
             env[SERVICES_ENV] = str(pod.home.cluster_services)
         with open(pod.log.path, "ab") as log_file:
             self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "agwlab.sandbox.workloads.website_fetcher",
+                sys.executable, "-m", self.MODULE,
                 "--host", pod.pod_ip, "--port", str(port),
                 stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env,
             )  # fmt: skip
@@ -68,14 +72,14 @@ class WebsiteFetcherWorkload:
         while loop.time() < deadline:
             if self._proc.returncode is not None:
                 raise WorkloadFailed(
-                    f"mcp-website-fetcher exited with code {self._proc.returncode}; see the Pod log"
+                    f"{self.NAME} exited with code {self._proc.returncode}; see the Pod log"
                 )
-            if await _sse_answers(self._host, self._port):
+            if await _answers(self._host, self._port, self.READY_PATH):
                 return
             await asyncio.sleep(0.1)
         await self.stop()
         raise WorkloadFailed(
-            f"mcp-website-fetcher did not answer on {self.url}/sse within {self.START_TIMEOUT:g}s"
+            f"{self.NAME} did not answer on {self.url}{self.READY_PATH} within {self.START_TIMEOUT:g}s"
         )
 
     def alive(self) -> bool:
@@ -97,19 +101,28 @@ class WebsiteFetcherWorkload:
             await proc.wait()
 
 
-async def _sse_answers(host: str, port: int) -> bool:
-    """True when ``GET /sse`` answers 200 (a readiness probe in plain asyncio: the sandbox
-    process need not load an HTTP client's async stack just to wait for a child)."""
+async def _answers(host: str, port: int, path: str) -> bool:
+    """True when ``GET <path>`` (accepting an event stream) answers 200, or 400/405 for a
+    Streamable HTTP endpoint that wants a session (a readiness probe in plain asyncio: the
+    sandbox process need not load an HTTP client's async stack just to wait for a child)."""
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2.0)
     except (OSError, TimeoutError):
         return False
     try:
-        writer.write(f"GET /sse HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n\r\n".encode())
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n\r\n".encode())
         await writer.drain()
         status = await asyncio.wait_for(reader.readline(), 2.0)
-        return status.split(b" ")[1:2] == [b"200"]
+        return status.split(b" ")[1:2] in ([b"200"], [b"400"], [b"405"])
     except (OSError, TimeoutError, IndexError):
         return False
     finally:
         writer.close()
+
+
+class NotesWorkload(WebsiteFetcherWorkload):
+    """The MCP notes server (``notes_server.py``) as a Pod: Streamable HTTP at ``/mcp``."""
+
+    MODULE = "agwlab.sandbox.workloads.notes_server"
+    NAME = "mcp-notes"
+    READY_PATH = "/mcp"
