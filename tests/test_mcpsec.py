@@ -133,7 +133,7 @@ def test_missing_and_bad_tokens_get_401_as_v141_words_them(lab, key, no_policies
     for sent, body in cases.items():
         answer = mcpsec.raw_initialize(lab, sent)
         assert (answer.status, answer.body) == (401, f"authentication failure: {body}")
-    with pytest.raises(LabError, match="HTTP 401.*no bearer token found.*send a valid token"):
+    with pytest.raises(LabError, match=r"HTTP 401.*no bearer token found.*send a valid token"):
         mcpsec.list_tools(lab)
 
 

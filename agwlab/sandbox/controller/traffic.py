@@ -19,7 +19,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..proxy.policies import JwtAuthentication, JwtProvider, LocalRateLimit, RetryPolicy, RuleSet, TrafficPolicies
+from ..proxy.policies import (
+    JwtAuthentication,
+    JwtProvider,
+    LocalRateLimit,
+    RetryPolicy,
+    RuleSet,
+    TrafficPolicies,
+)
 from .durations import duration_seconds
 
 __all__ = ["TrafficTargets", "for_rule", "local_limit", "merge", "reconcile_traffic"]

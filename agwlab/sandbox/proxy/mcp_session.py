@@ -36,10 +36,10 @@ from .upstream import UpstreamClient
 
 __all__ = [
     "AGW_VERSION",
-    "Authorizer",
     "GATEWAY_INSTRUCTIONS",
     "KNOWN_METHODS",
     "SESSION_CLOSED",
+    "Authorizer",
     "MCPSession",
     "Routing",
     "SendFailed",

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from agwlab.sandbox.controller.traffic import merge
 from agwlab.sandbox.controller.traffic import _translate as translate
+from agwlab.sandbox.controller.traffic import merge
 from agwlab.sandbox.proxy.policies import RuleSet
 
 GOLDENS = Path(__file__).resolve().parents[2] / "data" / "v141_policy_goldens"
