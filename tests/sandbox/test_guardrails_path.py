@@ -259,3 +259,58 @@ def _status_of(client) -> int:  # type: ignore[no-untyped-def]
     except anthropic.APIStatusError as exc:
         return exc.status_code
     return 200
+
+
+STREAMING = f"""apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: pg-stream, namespace: {NS}}}
+spec:
+  parentRefs: [{{name: {GW}}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: /pg-stream}}}}]
+    filters: [{{type: URLRewrite, urlRewrite: {{path: {{type: ReplaceFullPath, replaceFullPath: /v1/chat/completions}}}}}}]
+    backendRefs: [{{group: agentgateway.dev, kind: AgentgatewayBackend, name: anthropic}}]
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {{name: pg-stream, namespace: {NS}}}
+spec:
+  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: pg-stream}}]
+  backend:
+    ai:
+      promptGuard:
+        streaming: Enabled
+        response:
+        - regex: {{builtins: [Email]}}
+        - regex: {{action: Reject, matches: [forbidden-word]}}
+          response: {{message: stream stopped}}
+"""
+
+
+def test_with_streaming_enabled_a_rejected_stream_ends_in_one_error_event(kubectl, gateway: str) -> None:  # type: ignore[no-untyped-def]
+    """v1.4.1: llm/policy/streaming_guardrails.rs (GuardedSseBody, guardrail_blocked_sse_bytes);
+    masking does not apply to streams (evaluate_streaming_response_window)."""
+    kubectl("apply", "-f", "-", input=STREAMING)
+    try:
+        oa = openai.OpenAI(base_url=f"{gateway}/pg-stream", api_key="unused", max_retries=0)
+
+        def streamed(prompt: str) -> str:
+            chunks = oa.chat.completions.create(model="x", stream=True, messages=[_user(prompt)])  # type: ignore[list-item]
+            return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+        def refused() -> openai.APIError | None:
+            try:
+                streamed("say forbidden-word")
+            except openai.APIError as exc:
+                return exc
+            return None
+        err = poll(refused, what="the streaming guard on pg-stream")
+        assert err.message == "stream stopped"
+        raw = httpx.post(f"{gateway}/pg-stream", json={"stream": True, "messages": [_user("say forbidden-word")]},
+                         timeout=10)
+        assert raw.status_code == 200
+        assert raw.text == ('data: {"error":{"type":"guardrail_blocked","code":"guardrail_intervention",'
+                            '"message":"stream stopped"}}\n\n')
+        assert "jane.doe@example.com" in streamed("Repeat: jane.doe@example.com")
+    finally:
+        kubectl("delete", "httproute,agentgatewaypolicy", "pg-stream", "-n", NS, "--ignore-not-found")

@@ -186,6 +186,8 @@ async def handle(request: Request, ctx: RequestContext, backend: AIBackend, stat
             events = provider.translate_stream(upstream.iter_lines(), call)
         else:
             events = _watch(provider, upstream, call)
+        if prompt_guard is not None and prompt_guard.streaming and prompt_guard.response:
+            events = guardrails.guard_stream(events, prompt_guard.response)
         return _respond(_closing(events, upstream), upstream.status, kept)
     try:
         data = json.loads(await upstream.read())

@@ -7,8 +7,14 @@ Follows ``crates/agentgateway/src/llm/policy/mod.rs`` (``apply_prompt_guard``,
 * Request guards run in order on the client's own body (an OpenAI chat completion or an
   Anthropic Messages request), before it is translated for the provider: every message's
   text except ``tool`` messages (and the Messages ``system`` prompt). Response guards run on
-  the answer in the client's format (``choices[].message.content`` or ``content[].text``);
-  streamed answers pass unguarded unless ``streaming: Enabled`` (not modelled here).
+  the answer in the client's format (``choices[].message.content`` or ``content[].text``).
+* Streamed answers pass unguarded unless ``streaming: Enabled``
+  (``llm/policy/streaming_guardrails.rs``): then the text deltas are held back and checked
+  each time 1024 bytes of text have gathered (and at the end), with the last 256 bytes of
+  the previous window in front; a window a response guard rejects ends the stream with one
+  ``data: {"error":{"type":"guardrail_blocked","code":"guardrail_intervention","message":...}}``
+  event in place of the held chunks. Masking does not apply to streams, and streamed
+  windows are not counted in ``guardrail_checks``.
 * A ``regex`` guard holds custom patterns (``matches``, first) and built-in recognizers
   (``builtins``: ``Ssn``, ``CreditCard``, ``PhoneNumber``, ``Email``, ``CaSin``). ``Mask``
   replaces each custom match with ``<masked>`` and each built-in match with its entity,
@@ -35,8 +41,9 @@ Example:
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
@@ -56,6 +63,7 @@ __all__ = [
     "apply_regex",
     "guard_request",
     "guard_response",
+    "guard_stream",
     "recognize",
 ]
 
@@ -351,3 +359,104 @@ def guard_response(state: ProxyState, guard: PromptGuard | None, body: dict[str,
         if outcome == "Reject":
             return _rejection(g)
     return None
+
+
+# --- streamed answers (llm/policy/streaming_guardrails.rs) ------------------------------------------------
+
+EVAL_THRESHOLD = 1024        # bytes of text gathered before a window is checked
+OVERLAP_BYTES = 256          # the previous window's tail checked again, for matches across windows
+BUFFER_LIMIT = 2_097_152     # held bytes that force a check (v1.4.1's default response buffer limit)
+_STREAM_FAILED = b"Content blocked by guardrail policy"
+
+
+def _delta_text(data: bytes) -> str | None:
+    """The text a streamed event adds: Responses, chat-completion and Messages deltas."""
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    if event.get("type") == "response.output_text.delta" and isinstance(event.get("delta"), str):
+        return str(event["delta"])
+    choices = event.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        content = (choices[0].get("delta") or {}).get("content")
+        if isinstance(content, str):
+            return content
+    delta = event.get("delta")
+    if isinstance(delta, dict) and isinstance(delta.get("text"), str):
+        return str(delta["text"])
+    return None
+
+
+def _tail(text: str, max_bytes: int) -> str:
+    raw = text.encode()
+    return text if len(raw) <= max_bytes else raw[-max_bytes:].decode(errors="ignore")
+
+
+def _window_blocked(guards: tuple[Guard, ...], window: str) -> bytes | None:
+    for g in guards:
+        if g.kind == "regex" and g.regex is not None:
+            result = apply_regex(window, g.regex)
+            if result is not None and result[0] == "reject":
+                return g.body
+        elif g.kind == "webhook" and not g.fail_open:
+            return _STREAM_FAILED          # the service cannot be reached; a webhook fails closed
+    return None
+
+
+def _blocked_event(body: bytes) -> bytes:
+    error = {"error": {"type": "guardrail_blocked", "code": "guardrail_intervention",
+                       "message": body.decode(errors="replace")}}
+    return f"data: {json.dumps(error, separators=(',', ':'), ensure_ascii=False)}\n\n".encode()
+
+
+def _events(buffer: bytes, at_eof: bool) -> tuple[list[bytes], bytes]:
+    """Complete SSE events' ``data`` in ``buffer``, and what is left of it."""
+    found = []
+    normalized = buffer.replace(b"\r\n", b"\n")
+    *complete, rest = normalized.split(b"\n\n")
+    if at_eof and rest.strip():
+        complete.append(rest)
+        rest = b""
+    for event in complete:
+        data = [line[5:].removeprefix(b" ") for line in event.split(b"\n") if line.startswith(b"data:")]
+        if data:
+            found.append(b"\n".join(data))
+    return found, rest
+
+
+async def guard_stream(events: AsyncIterator[bytes], guards: tuple[Guard, ...]) -> AsyncIterator[bytes]:
+    """A streamed answer with ``streaming: Enabled`` response guards (see the module docstring)."""
+    held: list[bytes] = []
+    held_bytes = 0
+    pending = ""
+    overlap = ""
+    buffer = b""
+    async for chunk in events:
+        held.append(chunk)
+        held_bytes += len(chunk)
+        found, buffer = _events(buffer + chunk, at_eof=False)
+        pending += "".join(t for t in map(_delta_text, found) if t is not None)
+        if len(pending.encode()) < EVAL_THRESHOLD and held_bytes < BUFFER_LIMIT:
+            continue
+        if pending:
+            window = overlap + pending
+            overlap, pending = _tail(window, OVERLAP_BYTES), ""
+            blocked = _window_blocked(guards, window)
+            if blocked is not None:
+                yield _blocked_event(blocked)
+                return
+        for frame in held:
+            yield frame
+        held, held_bytes = [], 0
+    found, _ = _events(buffer, at_eof=True)
+    pending += "".join(t for t in map(_delta_text, found) if t is not None)
+    if pending:
+        blocked = _window_blocked(guards, overlap + pending)
+        if blocked is not None:
+            yield _blocked_event(blocked)
+            return
+    for frame in held:
+        yield frame

@@ -4,10 +4,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
 import pytest
 
 from agwlab.sandbox.controller.prompt_guards import translate
-from agwlab.sandbox.proxy.guardrails import DEFAULT_REJECTION, RegexRules, apply_regex, recognize
+from agwlab.sandbox.proxy.guardrails import (
+    DEFAULT_REJECTION,
+    Guard,
+    RegexRules,
+    apply_regex,
+    guard_stream,
+    recognize,
+)
 
 
 @pytest.mark.parametrize(("rules", "text", "masked"), [
@@ -57,3 +68,34 @@ def test_the_controller_puts_matches_before_builtins_and_keeps_the_custom_respon
     assert (first.status, first.body) == (451, b"no")
     assert hook.kind == "webhook" and hook.fail_open
     assert (pg.response[0].status, pg.response[0].body) == (403, DEFAULT_REJECTION)
+
+
+def _chunks(text: str, size: int) -> list[bytes]:
+    pieces = [text[i:i + size] for i in range(0, len(text), size)]
+    return [b"data: " + json.dumps({"choices": [{"delta": {"content": p}}]}).encode() + b"\n\n" for p in pieces]
+
+
+async def _collect(chunks: list[bytes], guards: tuple[Guard, ...]) -> list[bytes]:
+    async def source() -> AsyncIterator[bytes]:
+        for c in chunks:
+            yield c
+    return [c async for c in guard_stream(source(), guards)]
+
+
+REJECT_SECRET = (Guard("regex", RegexRules("Reject", (("regex", "top-secret"),)), body=b"no"),)
+
+
+def test_a_stream_is_held_back_and_released_in_windows_of_1024_bytes() -> None:
+    """v1.4.1: llm/policy/streaming_guardrails.rs DEFAULT_EVAL_THRESHOLD, the held frames flushed after a pass."""
+    chunks = _chunks("x" * 3000, 100)
+    assert asyncio.run(_collect(chunks, REJECT_SECRET)) == chunks
+
+
+def test_a_match_across_two_windows_is_caught_through_the_overlap() -> None:
+    """v1.4.1: OVERLAP_BYTES (256): the previous window's tail is checked again with the next batch."""
+    text = "x" * 1025 + "top-secret" + "y" * 50      # the first window ends after "top-s"
+    out = asyncio.run(_collect(_chunks(text, 10), REJECT_SECRET))
+    assert out[-1] == (b'data: {"error":{"type":"guardrail_blocked","code":"guardrail_intervention",'
+                       b'"message":"no"}}\n\n')
+    released = "".join(json.loads(c[6:])["choices"][0]["delta"]["content"] for c in out[:-1])
+    assert released == "x" * 1025 + "top-s"        # the first window passed and was released
