@@ -31,7 +31,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, cast
 
@@ -274,14 +274,14 @@ def openai_tool(tool: Any) -> dict[str, Any]:
 # --- plumbing: one trace, every request counted ---------------------------------------
 
 
-def _in_thread(make: Callable[[], Awaitable[T]]) -> T:
+def _in_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine to completion, also from inside Jupyter's running event loop."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(make())  # type: ignore[arg-type]
+        return asyncio.run(make())
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(make())).result()  # type: ignore[arg-type]
+        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 def _http_client(traceparent: str, record: AgentRun | None, timeout: float) -> httpx2.AsyncClient:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, overload
 
 import yaml
 from kubernetes.client import ApiClient, CoreV1Api
@@ -261,6 +261,12 @@ def _is_labs(obj: dict[str, Any]) -> bool:
     return all(labels.get(k) == v for k, v in LAB_LABEL.items())
 
 
+@overload
+def get(lab: Connection, kind: str, name: str, namespace: str | None = None, *, api_version: str | None = None,
+        missing_ok: Literal[False] = False) -> dict[str, Any]: ...
+@overload
+def get(lab: Connection, kind: str, name: str, namespace: str | None = None, *, api_version: str | None = None,
+        missing_ok: bool) -> dict[str, Any] | None: ...
 def get(
     lab: Connection,
     kind: str,
@@ -566,5 +572,6 @@ def logs(
                 continue  # the Pod went away or has not started yet
             raise err from None
         # Raw bytes: the client would otherwise json-decode a log that happens to be one JSON line.
+        # With _preload_content=False it returns urllib3's response, which its annotation (str) does not say.
         chunks.append(response.data.decode("utf-8", "replace"))  # type: ignore[attr-defined]
     return "".join(c if c.endswith("\n") or not c else c + "\n" for c in chunks)

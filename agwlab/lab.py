@@ -119,7 +119,7 @@ class Lab:
                 f"there is no Gateway {self.gateway_namespace}/{self.gateway_name} yet: "
                 "run the Gateway step of 01-claude-llm-connection first"
             ) from None
-        addresses = (gw.get("status") or {}).get("addresses") or []  # type: ignore[union-attr]
+        addresses = (gw.get("status") or {}).get("addresses") or []
         if addresses and addresses[0].get("value"):
             return str(addresses[0]["value"])
         svc = kube.get(self, "Service", self.gateway_name, self.gateway_namespace, missing_ok=True) or {}
@@ -326,9 +326,10 @@ def connect(
     from .notebook import install as _short_errors
 
     _short_errors()  # in a notebook, agwlab's errors show as one line with the fix
-    chosen = (target or os.environ.get("AGWLAB_TARGET", "") or "sandbox").strip().lower()
-    if chosen not in ("sandbox", "cluster"):
-        raise LabError(f"unknown target {chosen!r}: use 'sandbox' or 'cluster' (or set AGWLAB_TARGET)")
+    asked = (target or os.environ.get("AGWLAB_TARGET", "") or "sandbox").strip().lower()
+    if asked not in ("sandbox", "cluster"):
+        raise LabError(f"unknown target {asked!r}: use 'sandbox' or 'cluster' (or set AGWLAB_TARGET)")
+    chosen: Target = "cluster" if asked == "cluster" else "sandbox"
     cls = gateway_class or os.environ.get("AGWLAB_GATEWAY_CLASS", "").strip()
     if not cls:
         cls = "enterprise-agentgateway" if edition == "enterprise" else "agentgateway"
@@ -380,7 +381,7 @@ def connect(
     except Exception as exc:
         raise from_api_error(exc, action="discover the APIs of", name=server) from None
     lab = Lab(
-        target=chosen,  # type: ignore[arg-type]
+        target=chosen,
         api_client=api_client,
         dynamic=dynamic,
         gateway_class=cls,

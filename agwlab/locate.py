@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -222,7 +223,7 @@ def collector_config(lab: Lab, service: str, namespace: str) -> CollectorConfig:
     return CollectorConfig(where, dname, None, None, None, None)
 
 
-def collector_probe(lab: Lab) -> Any:
+def collector_probe(lab: Lab) -> Callable[[], tuple[bool, str]]:
     """A probe (for :func:`agwlab.checks.check`) that the collector the traces go to prints
     every span: the tracing policy's ``backendRef`` (else the lab's collector Service), its
     Deployment, and the debug exporter at ``verbosity: detailed`` in its traces pipeline."""

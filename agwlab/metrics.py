@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -100,11 +100,11 @@ def prometheus(lab: Lab | str) -> PrometheusConnect:
     )
 
 
-def _api(lab: Lab | str, path: str, params: dict[str, Any] | list[tuple[str, str]] | None = None) -> Any:
+def _api(lab: Lab | str, path: str, params: Mapping[str, str] | tuple[tuple[str, str], ...] | None = None) -> Any:
     url = _url(lab)
     access = _access(lab)
     try:
-        response = httpx.get(f"{url}{path}", params=params, timeout=10, headers=access.headers,  # type: ignore[arg-type]
+        response = httpx.get(f"{url}{path}", params=params, timeout=10, headers=access.headers,
                              verify=access.ssl_context())
     except httpx.HTTPError as exc:
         raise PrometheusUnavailable(
@@ -125,7 +125,7 @@ def metric_names(lab: Lab | str, prefix: str = "agentgateway_") -> list[str]:
 
 def label_names(lab: Lab | str, metric: str) -> list[str]:
     """The label names the series of one metric carry (``__name__`` left out)."""
-    series = _api(lab, "/api/v1/series", [("match[]", metric)]) or []
+    series = _api(lab, "/api/v1/series", (("match[]", metric),)) or []
     return sorted({k for s in series for k in s if k != "__name__"})
 
 

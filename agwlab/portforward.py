@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client as k8s
@@ -80,17 +81,22 @@ class PortForward:
             ready = any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))
             return p.status.phase == "Running" and ready and p.metadata.deletion_timestamp is None
 
+        def name(p: k8s.V1Pod) -> str:
+            return str(p.metadata.name) if p.metadata else ""
+
+        def created(p: k8s.V1Pod) -> datetime:
+            stamp = p.metadata.creation_timestamp if p.metadata else None
+            return stamp if isinstance(stamp, datetime) else datetime.min.replace(tzinfo=UTC)
+
         running = [p for p in pods if usable(p)]
         if not running:
-            phases = ", ".join(f"{p.metadata.name}: {p.status.phase}" for p in pods) or "no Pods"  # type: ignore[union-attr]
+            phases = ", ".join(f"{name(p)}: {p.status.phase if p.status else None}" for p in pods) or "no Pods"
             raise PortForwardError(
                 f"no running Pod matches {self.selector} in {self.namespace} ({phases}): "
                 "wait until it is Running (kubectl get pods -n " + self.namespace + ")")
-        names = [p.metadata.name for p in running]  # type: ignore[union-attr]
-        if self._pod in names:
-            return self._pod  # type: ignore[return-value]
-        newest = max(running, key=lambda p: p.metadata.creation_timestamp)  # type: ignore[arg-type, return-value, union-attr]
-        return str(newest.metadata.name)  # type: ignore[union-attr]
+        if self._pod is not None and self._pod in [name(p) for p in running]:
+            return self._pod
+        return name(max(running, key=created))
 
     def _open(self) -> Any:
         with self._lock:

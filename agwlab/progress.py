@@ -38,8 +38,8 @@ def entry_key(stage: str, step: str) -> str:
 
 def record(lab: Lab, result: CheckResult) -> None:
     """Record one check's result in ``lab.names.namespace`` (best effort, never raises)."""
-    from kubernetes.client import CoreV1Api
-    from kubernetes.client.rest import ApiException  # type: ignore[attr-defined]
+    from kubernetes.client import CoreV1Api, V1ConfigMap, V1ObjectMeta
+    from kubernetes.client.exceptions import ApiException
 
     entry = json.dumps({"stage": result.stage, "step": result.step, "ok": result.ok, "what": result.what[:200],
                         "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
@@ -52,9 +52,9 @@ def record(lab: Lab, result: CheckResult) -> None:
         except ApiException as exc:
             if exc.status != 404:
                 raise
-            api.create_namespaced_config_map(ns, {"metadata": {"name": PROGRESS_CONFIGMAP,  # type: ignore[arg-type]
-                                                               "labels": {"agwlab/progress": "true"}}, **body},
-                                             _request_timeout=(3, 5))
+            created = V1ConfigMap(metadata=V1ObjectMeta(name=PROGRESS_CONFIGMAP, labels={"agwlab/progress": "true"}),
+                                  data=body["data"])
+            api.create_namespaced_config_map(ns, created, _request_timeout=(3, 5))
     except Exception as exc:  # noqa: BLE001 - progress is for the instructor; the learner's check goes on
         log.debug("progress not recorded in %s: %s", ns, exc)
 

@@ -589,7 +589,7 @@ def preflight(lab: Lab) -> list[Any]:
         available = kube.conditions(deploy).get("Available", {}).get("status")
         if available != "True":
             return False, f"deploy/{lab.names.collector} in {lab.telemetry_namespace}: Available={available}"
-        return collector_probe(lab)()  # type: ignore[no-any-return]
+        return collector_probe(lab)()
 
     results.append(
         check(
@@ -753,10 +753,10 @@ def leftovers(lab: Lab) -> list[str]:
         where = f"{namespace}/" if namespace else ""
         if f"{kind}/{where}{name}" in found:
             continue
-        obj = kube.get(lab, kind, name, namespace, missing_ok=True)  # type: ignore[assignment]
-        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+        current = kube.get(lab, kind, name, namespace, missing_ok=True)
+        if current is None or (current.get("metadata") or {}).get("deletionTimestamp"):
             continue
-        mine, why = whose(obj, kind)
+        mine, why = whose(current, kind)
         if mine:
             found.append(f"{kind}/{where}{name} ({why})")
     if kube.get(lab, "Deployment", lab.gateway_name, lab.gateway_namespace, missing_ok=True) is not None:

@@ -71,20 +71,22 @@ def poll(
         WaitTimeout: not done within ``timeout``; says what was seen last.
     """
     failure: list[Exception] = []
+    last: list[T] = []  # what the latest look that did not raise saw
 
-    def guarded() -> tuple[bool, T | None]:
+    def guarded() -> tuple[bool, None]:
         try:
-            result = step()
+            done, value = step()
         except retry_on as exc:
             failure[:] = [exc]
             return False, None
         failure.clear()
-        return result
+        last[:] = [value]
+        return done, None
 
-    done, value = attempt(guarded, timeout=timeout, interval=interval)
+    done, _ = attempt(guarded, timeout=timeout, interval=interval)
     if done:
-        return value  # type: ignore[return-value]
-    seen = f"{type(failure[0]).__name__}: {failure[0]}" if failure else describe(value)  # type: ignore[arg-type]
+        return last[0]
+    seen = f"{type(failure[0]).__name__}: {failure[0]}" if failure else describe(last[0])
     seen = redact(seen)
     raise WaitTimeout(
         f"waited {timeout:g}s for {what}; last seen: {seen}" + (f". Try: {hint}" if hint else ""),

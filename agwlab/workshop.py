@@ -318,7 +318,7 @@ def progress_table(lab: Lab, names: Iterable[str] | None = None) -> pd.DataFrame
     return table
 
 
-def _step_order(step: str) -> tuple:  # type: ignore[type-arg]
+def _step_order(step: str) -> tuple[str, int, str]:
     stage, _, number = step.partition(" ")
     m = re.match(r"(\d+)(.*)", number)
     return (stage, int(m.group(1)) if m else 0, m.group(2) if m else number)

@@ -88,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
     raise AssertionError(args.action)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``workshop`` to ``python -m agwlab``'s subcommands."""
     ws = sub.add_parser("workshop", help="an instructor's attendees: create, kubeconfig, progress, reset, delete")
     ws.add_argument("action", choices=["create", "kubeconfig", "progress", "reset", "delete"])

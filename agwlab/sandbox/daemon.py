@@ -134,7 +134,7 @@ async def run(paths: SandboxPaths) -> None:
     app = create_app(store, token=token, paths=paths, version=KUBE_VERSION)
     server = _QuietServer(uvicorn.Config(app, host=block.apiserver, port=API_PORT, log_level="warning", ws="wsproto",
                                          lifespan="off", access_log=False, timeout_graceful_shutdown=1,
-                                         http=guarded_protocol(), timeout_keep_alive=IDLE_TIMEOUT,  # type: ignore[arg-type]
+                                         http=guarded_protocol(), timeout_keep_alive=IDLE_TIMEOUT,
                                          ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key)))
     serve_task = asyncio.create_task(server.serve())
     prom_task = asyncio.create_task(prometheus.start())

@@ -686,17 +686,19 @@ class Store:
         taken = {p for _, _, p in conflicts}
         managed = []
         mine = self._managed_entry(info, field_manager, "Apply", set(cfg_leaves), subresource)
+        placed = False
         for entry in entries:
             if entry.get("manager") == field_manager and entry.get("operation") == "Apply" \
                     and entry.get("subresource") == subresource:
-                managed.append(mine)  # keep the entry's place, so a no-op apply stays a no-op
-                mine = None  # type: ignore[assignment]
+                if not placed:  # keep the entry's place, so a no-op apply stays a no-op
+                    managed.append(mine)
+                    placed = True
                 continue
             paths = fieldsets.from_fields_v1(entry.get("fieldsV1") or {})
             kept = paths - taken
             if kept:
                 managed.append(dict(entry, fieldsV1=fieldsets.to_fields_v1(kept)) if kept != paths else entry)
-        if mine is not None:
+        if not placed:
             managed.append(mine)
         return self._finish_update(info, key, old, new, managed)
 

@@ -34,11 +34,11 @@ def crd_object(info: KindInfo) -> dict:
         names["categories"] = list(info.categories)
     columns = []
     for c in info.printer_columns:
-        col = {"jsonPath": c.json_path, "name": c.name, "type": c.type}
+        col: dict[str, str | int] = {"jsonPath": c.json_path, "name": c.name, "type": c.type}
         if c.description:
             col["description"] = c.description
         if c.priority:
-            col["priority"] = c.priority  # type: ignore[assignment]
+            col["priority"] = c.priority
         columns.append(col)
     version = {"name": info.version, "served": True, "storage": True,
                "schema": {"openAPIV3Schema": kind_schema(info.group, info.plural) or {"type": "object"}},

@@ -241,5 +241,5 @@ def _reorder(items: list, order: list, keys: tuple[str, ...] | None) -> list:
         ident = (lambda x: json.dumps(x.get(k) if isinstance(x, dict) else x))
     else:
         rank = {json.dumps(o): i for i, o in enumerate(order)}
-        ident = json.dumps  # type: ignore[assignment]
+        ident = (lambda x: json.dumps(x))
     return sorted(items, key=lambda x: rank.get(ident(x), len(rank)))

@@ -173,7 +173,8 @@ async def _channels(websocket: WebSocket, where: _Where, ports: list[int]) -> No
     try:
         if pumps:
             # the forward ends when the Pod side of every port has closed, or the client leaves
-            await asyncio.wait([reading, asyncio.gather(*pumps)], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
+            either: list[asyncio.Future[Any]] = [reading, asyncio.gather(*pumps)]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         else:
             await asyncio.wait_for(asyncio.shield(reading), 1)
     except (TimeoutError, OSError):
@@ -253,24 +254,24 @@ class _SpdySession:
                 pair.task = asyncio.create_task(self.forward(pair))
         elif frame.kind == "data":
             request, kind = self.by_stream.get(frame.stream_id, ("", ""))
-            pair = self.pairs.get(request)  # type: ignore[assignment]
-            if pair is None or kind != "data":
+            sending = self.pairs.get(request)
+            if sending is None or kind != "data":
                 return True
             if frame.data:
-                if pair.writer is None:
-                    pair.pending.append(frame.data)
+                if sending.writer is None:
+                    sending.pending.append(frame.data)
                 else:
-                    pair.writer.write(frame.data)
-                    await pair.writer.drain()
+                    sending.writer.write(frame.data)
+                    await sending.writer.drain()
             if frame.fin:
-                pair.client_done = True
-                if pair.writer is not None and pair.writer.can_write_eof():
-                    pair.writer.write_eof()
+                sending.client_done = True
+                if sending.writer is not None and sending.writer.can_write_eof():
+                    sending.writer.write_eof()
         elif frame.kind == "rst_stream":
             request, _kind = self.by_stream.pop(frame.stream_id, ("", ""))
-            pair = self.pairs.get(request)  # type: ignore[assignment]
-            if pair is not None and pair.writer is not None:
-                pair.writer.close()
+            reset = self.pairs.get(request)
+            if reset is not None and reset.writer is not None:
+                reset.writer.close()
         elif frame.kind == "ping":
             await self.send(self.framer.ping(frame.value))
         elif frame.kind == "goaway":

@@ -133,8 +133,10 @@ def _cel() -> Any:
                 path = os.path.join(folder, "cel" + suffix)
                 if os.path.exists(path):
                     loader = importlib.machinery.ExtensionFileLoader("cel.cel", path)
-                    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("cel.cel", loader,  # type: ignore[arg-type]
-                                                                                            origin=path))
+                    found = importlib.util.spec_from_loader("cel.cel", loader, origin=path)
+                    if found is None:
+                        continue
+                    module = importlib.util.module_from_spec(found)
                     loader.exec_module(module)
                     sys.modules["cel.cel"] = module
                     return module

@@ -110,7 +110,7 @@ def _ai_provider(store: Any, cluster: Cluster, obj: dict[str, Any], provider: di
         url, upstream_host = "https://api.openai.com", "api.openai.com:443"
     return AIBackend(
         key=f"{ns}/{name}",
-        provider=kind,  # type: ignore[arg-type]
+        provider=kind,
         model=model,
         api_key=api_key,
         auth_location_explicit="location" in auth,
@@ -171,10 +171,10 @@ def _mcp_targets(store: Any, cluster: Cluster, obj: dict[str, Any]) -> list[MCPT
                     host = f"{smeta['name']}.{smeta['namespace']}.svc.cluster.local"
                     eps = cluster.resolve(host, int(port["port"]))
                     if eps:
-                        targets.append(MCPTarget(tname, protocol, f"http://{eps[0].ip}:{eps[0].port}{path}",  # type: ignore[arg-type]
+                        targets.append(MCPTarget(tname, protocol, f"http://{eps[0].ip}:{eps[0].port}{path}",
                                                  f"{host}:{port['port']}"))
                     else:
-                        targets.append(MCPTarget(tname, protocol, None, f"{host}:{port['port']}",  # type: ignore[arg-type]
+                        targets.append(MCPTarget(tname, protocol, None, f"{host}:{port['port']}",
                                                  error=f"no healthy endpoints for {host}:{port['port']}"))
     return targets
 

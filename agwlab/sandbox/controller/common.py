@@ -209,13 +209,13 @@ class AdmittingStore:
         obj = self._store.get(group, plural, namespace, name, copy=False)
         if obj is not None and self.hidden and not self._visible(group, plural, obj):
             return None
-        return obj  # type: ignore[no-any-return]
+        return obj
 
     def list(self, group: str, plural: str, namespace: str | None = None, **kw: Any) -> list[dict[str, Any]]:
         items = self._store.list(group, plural, namespace, copy=False, **kw)
         if self.hidden:
             items = [o for o in items if self._visible(group, plural, o)]
-        return items  # type: ignore[no-any-return]
+        return items
 
     def create(self, obj: dict[str, Any], **kw: Any) -> dict[str, Any]:
         self._admit(obj)

@@ -42,7 +42,7 @@ class ControllerPodWorkload:
 
     async def stop(self) -> None:
         if self._pod in _ACTIVE:
-            _ACTIVE.remove(self._pod)  # type: ignore[arg-type]
+            _ACTIVE.remove(self._pod)
 
     def alive(self) -> bool:
         return True

@@ -364,15 +364,14 @@ def create_app(
                           f"anthropic-version: invalid version {version}", request_id), key
         return None, key
 
-    async def parse_body(request: Request, request_id: str) -> tuple[dict[str, Any] | None, Response | None]:
+    async def parse_body(request: Request, request_id: str) -> dict[str, Any] | Response:
         try:
             body = json.loads(await request.body())
         except (ValueError, UnicodeDecodeError):
-            return None, _error(400, "invalid_request_error", "The request body is not valid JSON.", request_id)
+            return _error(400, "invalid_request_error", "The request body is not valid JSON.", request_id)
         if not isinstance(body, dict):
-            return None, _error(400, "invalid_request_error", "The request body must be a JSON object.",
-                                request_id)
-        return body, None
+            return _error(400, "invalid_request_error", "The request body must be a JSON object.", request_id)
+        return body
 
     async def messages(request: Request) -> Response:
         request_id = _random_id("req_011C")
@@ -380,10 +379,10 @@ def create_app(
         if bad is not None:
             write(f"POST /v1/messages {bad.status_code} key={mask_key(key)}")
             return bad
-        body, bad = await parse_body(request, request_id)
-        if bad is not None or body is None:
+        body = await parse_body(request, request_id)
+        if isinstance(body, Response):
             write(f"POST /v1/messages 400 key={mask_key(key)}")
-            return bad  # type: ignore[return-value]
+            return body
         for field in ("model", "messages", "max_tokens"):
             if field not in body:
                 write(f"POST /v1/messages 400 key={mask_key(key)} missing={field}")
@@ -457,9 +456,9 @@ def create_app(
         bad, _key = check_headers(request, request_id)
         if bad is not None:
             return bad
-        body, bad = await parse_body(request, request_id)
-        if bad is not None or body is None:
-            return bad  # type: ignore[return-value]
+        body = await parse_body(request, request_id)
+        if isinstance(body, Response):
+            return body
         if resolve_model(str(body.get("model", ""))) is None:
             return _error(404, "not_found_error", f"model: {body.get('model')}", request_id)
         return JSONResponse({"input_tokens": input_tokens_for(body)})
