@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     from ..serving import IDLE_TIMEOUT, guarded_protocol
 
     uvicorn.run(build_app(), host=args.host, port=args.port, log_level="info", use_colors=False,
-                http=guarded_protocol(), timeout_keep_alive=IDLE_TIMEOUT)  # type: ignore[arg-type]
+                http=guarded_protocol(), timeout_keep_alive=IDLE_TIMEOUT)
 
 
 if __name__ == "__main__":
