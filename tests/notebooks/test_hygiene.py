@@ -49,6 +49,7 @@ EXPECTED = [
     "06-resilience.ipynb",
     "07-rate-limits.ipynb",
     "08-guardrails.ipynb",
+    "09-securing-mcp.ipynb",
     "99-cleanup.ipynb",
 ]
 
