@@ -59,6 +59,7 @@ __all__ = [
     "jwt_policy",
     "list_tools",
     "make_key",
+    "notes_running",
     "notes_server",
     "raw_initialize",
     "remove_policies",
@@ -146,6 +147,27 @@ def tools_route(names: Names = DEFAULT_NAMES) -> Manifest:
         },
     }
     return Manifest(obj)
+
+
+def notes_running(lab: Lab) -> tuple[bool, str]:
+    """Whether a notes server Pod is Running and ready, and what its Pods say (for a check).
+
+    On a real cluster the image ``agwlab.local/mcp-notes`` cannot be pulled: the detail then says
+    ``ImagePullBackOff``.
+    """
+    from . import kube
+
+    names = lab.names
+    pods = kube.list_objects(lab, "Pod", names.mcp_namespace, labels={"app": names.notes})
+    states = []
+    for pod in pods:
+        status = pod.get("status") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        waiting = [((c.get("state") or {}).get("waiting") or {}).get("reason") for c in status.get("containerStatuses") or []]
+        if status.get("phase") == "Running" and ready:
+            return True, f"{pod['metadata']['name']} Running"
+        states.append(f"{pod['metadata']['name']} {status.get('phase', '?')} {' '.join(w for w in waiting if w)}".strip())
+    return False, "; ".join(states) or f"no Pod labelled app={names.notes} in {names.mcp_namespace} yet"
 
 
 def remove_policies(lab: Lab) -> list[str]:

@@ -23,8 +23,9 @@ def lab(sandbox):  # type: ignore[no-untyped-def]
     lab = connect()
     prepare(lab, "llm", "mcp", "mcp-tools")
     yield lab
-    for name in (lab.names.jwt_policy, lab.names.tools_policy):
-        kube.delete(lab, "AgentgatewayPolicy", name, lab.names.namespace, quiet=True)
+    mcpsec.remove_policies(lab)   # and the stage's objects, so tests that count routes see only theirs
+    for m in reversed(objects("mcp-tools", names=lab.names)):
+        kube.delete(lab, m.kind, m.name, m.namespace, quiet=True)
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,7 @@ def key():  # type: ignore[no-untyped-def]
 def no_policies(lab):  # type: ignore[no-untyped-def]
     """Each test starts and ends with the /tools route open."""
     def clear() -> None:
-        for name in (lab.names.jwt_policy, lab.names.tools_policy):
-            kube.delete(lab, "AgentgatewayPolicy", name, lab.names.namespace, quiet=True)
+        mcpsec.remove_policies(lab)
         poll(lambda: mcpsec.raw_initialize(lab).status == 200, timeout=30, what="the /tools route open again")
     clear()
     yield
