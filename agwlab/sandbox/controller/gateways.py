@@ -263,6 +263,29 @@ def _resolve_refs(route: dict[str, Any], backends: dict[str, Any], store: Any) -
     return last
 
 
+def _gateway_accepted(old: list[dict[str, Any]] | None, listeners: list[dict[str, Any]], gen: int) -> dict[str, Any]:
+    """The Gateway's Accepted condition from its listeners' (v1.4.1 ``reports.BuildGWStatus``,
+    ``controller/pkg/reports/status.go``): any listener not Accepted or not Programmed makes it
+    ``ListenersNotValid``, still True while another listener is accepted."""
+    invalid: list[str] = []
+    messages: list[str] = []
+    accepted = 0
+    for lst in listeners:
+        for c in lst["conditions"]:
+            if c["type"] == "Accepted" and c["status"] == "True":
+                accepted += 1
+            elif c["type"] in ("Accepted", "Programmed") and c["status"] == "False":
+                if lst["name"] not in invalid:
+                    invalid.append(lst["name"])
+                if c["message"]:
+                    messages.append(f"{lst['name']}: {c['message']}")
+    if not invalid:
+        return condition(old, "Accepted", True, "Accepted", "", generation=gen)
+    why = "; ".join(messages) if messages else ", ".join(invalid)
+    return condition(old, "Accepted", accepted > 0, "ListenersNotValid", f"Some listeners are not accepted: {why}",
+                     generation=gen)
+
+
 def _parent_string(ref: dict[str, Any], route_ns: str) -> str:
     """v1.4.1's sort key for parentRefs and parent statuses (``reports.ParentString``)."""
     return (f"{ref.get('group', GW_GROUP)}/{ref.get('kind', 'Gateway')}/{ref.get('name')}/"
@@ -377,11 +400,9 @@ def reconcile_gateways(
                 conds = [condition(oc, "Accepted", False, "UnsupportedProtocol", why, generation=gen), conflicted,
                          condition(oc, "Programmed", False, "Invalid", why, generation=gen), resolved_refs]
             else:
-                ready = key in ready_gateways
+                # v1.4.1 (translator/conversion.go, BuildListener): a listener is Programmed once translated
                 conds = [condition(oc, "Accepted", True, "Accepted", NO_ERRORS, generation=gen), conflicted,
-                         condition(oc, "Programmed", ready, "Programmed" if ready else "Pending",
-                                   NO_ERRORS if ready else "waiting for the agentgateway proxy to be ready",
-                                   generation=gen), resolved_refs]
+                         condition(oc, "Programmed", True, "Programmed", NO_ERRORS, generation=gen), resolved_refs]
                 listeners_cfg.append(pc.Listener(
                     name=lname, port=port, protocol="HTTP", hostname=lst.get("hostname"),
                     routes=tuple(_translate_route(r, backends, traffic or {}, (meta["namespace"], meta["name"]))
@@ -400,7 +421,7 @@ def reconcile_gateways(
         status: dict[str, Any] = {
             "attachedListenerSets": 0,
             "conditions": [
-                condition(old.get("conditions"), "Accepted", True, "Accepted", "", generation=gen),
+                _gateway_accepted(old.get("conditions"), listener_status, gen),
                 condition(old.get("conditions"), "Programmed", programmed,
                           "Programmed" if programmed else ("Pending" if address else "AddressNotAssigned"),
                           "Successfully programmed Gateway" if programmed

@@ -121,6 +121,11 @@ def test_a_reserved_listener_port_is_refused(kubectl, ns: str) -> None:  # type:
     listener = gw["status"]["listeners"][0]
     accepted = next(c for c in listener["conditions"] if c["type"] == "Accepted")
     assert accepted["status"] == "False" and accepted["reason"] == "PortUnavailable"
+    # the Gateway sums its listeners up as v1.4.1's reports.BuildGWStatus does (reports/status.go)
+    gateway = next(c for c in gw["status"]["conditions"] if c["type"] == "Accepted")
+    reserved = "http: port 15020 is reserved by agentgateway"
+    assert (gateway["status"], gateway["reason"], gateway["message"]) == (
+        "False", "ListenersNotValid", f"Some listeners are not accepted: {reserved}; {reserved}")
 
 
 def test_route_from_another_namespace_is_not_allowed_by_default(kubectl, ns: str) -> None:  # type: ignore[no-untyped-def]
