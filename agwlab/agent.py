@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, cast
 
 from .llm import ROUTE_PATH, new_traceparent
 from .redaction import redact
+from .wait import attempt
 
 if TYPE_CHECKING:
     import httpx2
@@ -561,10 +562,12 @@ def _settle(lab: Lab, timeout: float, interval: float = 0.25) -> None:
     """Wait for two scrapes of the proxy newer than the last one seen, so the next read
     includes everything the proxy had counted before this call."""
     seen = {_last_scrape(lab)}
-    deadline = time.monotonic() + timeout
-    while len(seen) < 3 and time.monotonic() < deadline:
-        time.sleep(interval)
+
+    def look() -> tuple[bool, int]:
         seen.add(_last_scrape(lab))
+        return len(seen) >= 3, len(seen)
+
+    attempt(look, timeout=timeout, interval=interval)
 
 
 def gateway_counts(lab: Lab, *, settle: float = 60) -> GatewayCounts:
@@ -606,11 +609,13 @@ def wait_for_counts(
     to ``timeout``), so a comparison afterwards shows any difference, too few or too many.
     """
     wanted = GatewayCounts.of_run(run).rows()
-    deadline = time.monotonic() + timeout
-    counted = gateway_counts(lab, settle=timeout).minus(before)
-    while not all(counted.rows().get(k, 0) >= v for k, v in wanted.items()) and time.monotonic() < deadline:
-        time.sleep(interval)
-        counted = gateway_counts(lab, settle=0).minus(before)
+    settle = [timeout]  # the first look waits for two fresh scrapes; later ones read what is there
+
+    def look() -> tuple[bool, GatewayCounts]:
+        counted = gateway_counts(lab, settle=settle.pop() if settle else 0).minus(before)
+        return all(counted.rows().get(k, 0) >= v for k, v in wanted.items()), counted
+
+    _, counted = attempt(look, timeout=timeout, interval=interval)
     return counted
 
 
@@ -663,12 +668,12 @@ def spans(lab: Lab, run: AgentRun, *, timeout: float = 30, interval: float = 0.5
     from .traces import collector_log, parse_collector_log, spans_frame
 
     wanted = {e["span.id"] for e in access_log(lab, run) if e.get("span.id")}
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def look() -> tuple[bool, list[dict[str, Any]]]:
         found = [s for s in parse_collector_log(collector_log(lab)) if s.get("trace_id") == run.trace_id]
-        if wanted <= {s.get("span_id") for s in found} or time.monotonic() >= deadline:
-            break
-        time.sleep(interval)
+        return wanted <= {s.get("span_id") for s in found}, found
+
+    _, found = attempt(look, timeout=timeout, interval=interval)
     frame = spans_frame(found)
     frame.attrs["trace_id"] = run.trace_id
     return frame

@@ -28,6 +28,7 @@ from . import llm
 from .lab import Lab
 from .manifests import Manifest
 from .names import DEFAULT_NAMES, LAB_LABEL, Names
+from .wait import attempt
 
 if TYPE_CHECKING:  # pandas and Prometheus load only when a table or chart is asked for
     import pandas as pd
@@ -186,17 +187,16 @@ def until_limited(lab: Lab, *, client: str | None = None, timeout: float = 60, a
     A new policy reaches the proxy a moment after it is Accepted; sending until the first 429
     shows the bucket running dry however soon that is.
     """
-    import time
-
     out = Burst()
-    deadline = time.monotonic() + timeout
-    while len(out.results) < at_most and time.monotonic() < deadline:
+
+    def send_one() -> tuple[bool, None]:
         one = burst(lab, 1, client=client, path=path)
         one.rows[0]["n"] = len(out.results) + 1
         out.rows += one.rows
         out.results += one.results
-        if one.results[0].status == 429:
-            break
+        return one.results[0].status == 429 or len(out.results) >= at_most, None
+
+    attempt(send_one, timeout=timeout, interval=0)
     return out
 
 

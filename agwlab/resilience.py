@@ -29,6 +29,7 @@ from .errors import LabError
 from .lab import Lab
 from .manifests import Manifest
 from .names import DEFAULT_NAMES, LAB_LABEL, Names
+from .wait import attempt
 
 if TYPE_CHECKING:  # pandas and Prometheus load only when a table or chart is asked for
     import pandas as pd
@@ -216,18 +217,20 @@ def wait_for_model(lab: Lab, model: str, *, timeout: float = 60, path: str = FAI
     """
     out = Sample()
     start = time.monotonic()
-    while True:
+
+    def ask() -> tuple[bool, None]:
         one = sample(lab, 1, path=path)
         one.rows[0]["n"] = len(out.rows) + 1
         one.rows[0]["at"] = f"{time.monotonic() - start:4.1f}s"
         out.rows += one.rows
         out.results += one.results
-        if one.results[0].ok and one.results[0].model == model:
-            return out
-        if time.monotonic() - start > timeout:
-            raise LabError(f"{model} did not answer on {path} within {timeout:g}s; last: {out.models[-1]}. "
-                           "Is the outage still on (resilience.end_outage(lab))?")
-        time.sleep(0.5)
+        return one.results[0].ok and one.results[0].model == model, None
+
+    answered, _ = attempt(ask, timeout=timeout, interval=0.5)
+    if not answered:
+        raise LabError(f"{model} did not answer on {path} within {timeout:g}s; last: {out.models[-1]}. "
+                       "Is the outage still on (resilience.end_outage(lab))?")
+    return out
 
 
 def answers_by_model(lab: Lab, names: Names | None = None) -> metrics.Panel:

@@ -10,9 +10,12 @@ Example:
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from agwlab import wait
 from agwlab.errors import WaitTimeout
@@ -58,6 +61,26 @@ def poll(fn: Any, *, timeout: float = 20, what: str = "condition", every: float 
         return wait.poll(step, timeout=timeout, interval=every, what=what, describe=repr, retry_on=(Exception,))
     except WaitTimeout as e:
         raise PollTimeout(str(e)) from None
+
+
+def wait_for_jupyterlab(proc: subprocess.Popen[Any], base: str, token: str, *, timeout: float = 90,
+                        output: Callable[[], str] = lambda: "") -> None:
+    """Wait until the JupyterLab that ``proc`` (``./lab start``) runs answers its API at ``base``.
+
+    Raises:
+        AssertionError: ``proc`` exited first (at once, with ``output()``), or no answer within ``timeout``.
+    """
+    def answering() -> tuple[bool, str]:
+        if proc.poll() is not None:
+            raise AssertionError(f"./lab start exited with {proc.returncode}:\n{output()}")
+        status = httpx.get(f"{base}/api/status", params={"token": token}, timeout=2).status_code
+        return status == 200, f"HTTP {status}"
+
+    try:
+        wait.poll(answering, timeout=timeout, interval=0.2, what="JupyterLab to answer",
+                  retry_on=(httpx.HTTPError,))
+    except WaitTimeout as e:
+        raise AssertionError(f"{e}\n{output()}") from None
 
 
 def get_object(kubectl: Any, kind: str, name: str, ns: str) -> dict[str, Any]:

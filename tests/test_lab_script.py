@@ -7,13 +7,13 @@ import os
 import secrets
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
 from agwlab.sandbox import status, stop
 from harness import free_port
+from labtest import wait_for_jupyterlab
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,20 +26,6 @@ def _lab_start(args: list[str], env: dict[str, str], port: int, token: str) -> s
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def _wait_until_answering(proc: subprocess.Popen[str], base: str, token: str, timeout: float = 90) -> None:
-    """Wait for JupyterLab's API; fail at once with ``./lab``'s output if it exits first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        try:
-            if httpx.get(f"{base}/api/status", params={"token": token}, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"JupyterLab did not answer within {timeout:.0f} s")
-
-
 def test_lab_start_serves_the_first_notebook(tmp_path: Path) -> None:
     home = tmp_path / "home"
     tracked_before = (ROOT / "notebooks" / "00-setup.ipynb").read_bytes()
@@ -50,7 +36,7 @@ def test_lab_start_serves_the_first_notebook(tmp_path: Path) -> None:
     proc = _lab_start([], env, port, token)
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_until_answering(proc, base, token)
+        wait_for_jupyterlab(proc, base, token, output=lambda: proc.stdout.read() if proc.stdout else "")
         nb = httpx.get(f"{base}/api/contents/notebooks/00-setup.ipynb", params={"token": token}, timeout=10)
         assert nb.status_code == 200 and nb.json()["type"] == "notebook"
         # JupyterLab's autosave, as after running a cell: outputs go into the learner's copy only
@@ -94,7 +80,7 @@ def test_lab_start_cluster_starts_no_sandbox(tmp_path: Path, kind_sandbox) -> No
     proc = _lab_start(["--cluster"], env, port, token)
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_until_answering(proc, base, token)
+        wait_for_jupyterlab(proc, base, token, output=lambda: proc.stdout.read() if proc.stdout else "")
         assert not status(home).running and not (home / "sandbox" / "state.json").exists()
         # ./lab execs JupyterLab, whose kernels inherit its environment: the cluster is the target
         environ = Path(f"/proc/{proc.pid}/environ").read_bytes()

@@ -3,13 +3,12 @@ CRDs, and the stand-in's outage control is reached through the API server's serv
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from agwlab import connect, resilience
 from agwlab.errors import LabError
 from agwlab.names import Names
+from agwlab.wait import attempt
 from crds_v141 import admit_v141
 
 
@@ -54,7 +53,5 @@ def test_without_the_stand_in_an_outage_says_what_to_do_instead(sandbox, kubectl
 
 def _wait_refused(lab) -> None:  # type: ignore[no-untyped-def]
     """Call the outage control until it is refused (the stand-in's Pod takes a moment to go)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        resilience.outage(lab, seconds=1)     # raises LabError once the stand-in is gone
-        time.sleep(0.2)
+    # outage() raises LabError once the stand-in is gone
+    attempt(lambda: (False, resilience.outage(lab, seconds=1)), timeout=30, interval=0.2)

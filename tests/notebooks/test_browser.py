@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 from harness import free_port
-from labtest import poll
+from labtest import poll, wait_for_jupyterlab
 
 from agwlab.secrets import mask
 
@@ -125,18 +125,7 @@ def running_lab(tmp_path: Path) -> Iterator[RunningLab]:
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"./lab start exited with {proc.returncode}:\n{server_log.read_text()}")
-            try:
-                if httpx.get(f"{url}/api/status", params={"token": token}, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"JupyterLab did not answer within 90 s:\n{server_log.read_text()}")
-            time.sleep(0.2)
+        wait_for_jupyterlab(proc, url, token, output=server_log.read_text)
         yield RunningLab(url, token, root, home, server_log)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -11,7 +11,6 @@ import secrets
 import shutil
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from agwlab.sandbox.apiserver import create_app
 from agwlab.sandbox.apiserver.tls import ensure_tls
 from agwlab.sandbox.paths import SandboxPaths
 from agwlab.sandbox.store import Store
+from agwlab.wait import poll
 
 __all__ = ["ApiServer", "free_port", "write_kubeconfig"]
 
@@ -70,11 +70,12 @@ def apiserver(tmp_path: Path) -> Iterator[ApiServer]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test API server did not start")
-        time.sleep(0.01)
+    def started() -> tuple[bool, str]:
+        if not thread.is_alive():
+            raise RuntimeError("the test API server stopped while starting")
+        return server.started, "not started"
+
+    poll(started, timeout=10, interval=0.01, what="the test API server to start")
     url = f"https://127.0.0.1:{port}"
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", url, token, tls.ca_data())
     try:
