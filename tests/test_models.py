@@ -19,7 +19,6 @@ def lab(sandbox):  # type: ignore[no-untyped-def]
 
 def test_the_default_is_current_and_the_tutorials_model_is_retired():
     assert models.DEFAULT_MODEL == "claude-sonnet-4-6" and models.DEFAULT_MODEL not in models.RETIRED
-    assert manifests.DEFAULT_MODEL == models.DEFAULT_MODEL
     assert models.RETIRED[models.TUTORIAL_MODEL] == "2026-11-30"
     assert models.Model(models.TUTORIAL_MODEL).label(today="2026-11-01").endswith("(retires 2026-11-30)")
     assert models.Model(models.TUTORIAL_MODEL).label(today="2026-11-30").endswith("(retired 2026-11-30)")

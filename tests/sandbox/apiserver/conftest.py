@@ -7,6 +7,7 @@ path) and ``.store``. Tests write through the API (kubectl or the client) and ma
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import socket
@@ -93,4 +94,15 @@ def kubectl_bin() -> str:
     found = shutil.which("kubectl")
     if not found:
         pytest.skip("kubectl is not on PATH")
+    return found
+
+
+@pytest.fixture(scope="session")
+def kubectl_120() -> str:
+    """Debian's kubectl 1.20, the oldest the sandbox supports: ``./lab test`` unpacks it beside the
+    venv and names it in ``AGWLAB_KUBECTL_120``. Skips when it is not there."""
+    found = os.environ.get("AGWLAB_KUBECTL_120") or str(
+        Path(__file__).resolve().parents[3] / ".venv" / "kubectl-1.20" / "usr" / "bin" / "kubectl")
+    if not Path(found).is_file():
+        pytest.skip("Debian's kubectl 1.20 is not unpacked (./lab test does it: apt-get download kubernetes-client)")
     return found

@@ -10,15 +10,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from agwlab import manifests
-
-# Debian's kubectl 1.20: ./lab test unpacks it beside the venv and says where
-KUBECTL_120 = os.environ.get("AGWLAB_KUBECTL_120") or str(
-    Path(__file__).resolve().parents[3] / ".venv/kubectl-1.20/usr/bin/kubectl")
 
 
 def run(server, *args: str, stdin: str | None = None, check: bool = True,
@@ -93,12 +88,10 @@ def test_lab_and_tutorial_service_share_one_port_80(k, apiserver, order):
     assert _ports(apiserver)[0]["appProtocol"] == "kgateway.dev/mcp"
 
 
-def test_kubectl_120_client_side_apply_merges_by_port(apiserver):
-    if not Path(KUBECTL_120).exists():
-        pytest.skip("Debian's kubectl 1.20 is not unpacked (./lab test does it: apt-get download kubernetes-client)")
+def test_kubectl_120_client_side_apply_merges_by_port(apiserver, kubectl_120):
     run(apiserver, "apply", "--server-side", "--field-manager=agwlab", "-f", "-", stdin=_lab_service())
     for _ in range(2):
-        run(apiserver, "apply", "-f", "-", stdin=TUTORIAL_SERVICE, binary=KUBECTL_120)
+        run(apiserver, "apply", "-f", "-", stdin=TUTORIAL_SERVICE, binary=kubectl_120)
         (port,) = _ports(apiserver)
         assert (port["port"], port["targetPort"], port["appProtocol"]) == (80, 8000, "kgateway.dev/mcp")
 
