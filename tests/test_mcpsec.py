@@ -135,6 +135,10 @@ def test_missing_and_bad_tokens_get_401_as_v141_words_them(lab, key, no_policies
         assert (answer.status, answer.body) == (401, f"authentication failure: {body}")
     with pytest.raises(LabError, match=r"HTTP 401.*no bearer token found.*send a valid token"):
         mcpsec.list_tools(lab)
+    # proxy/mod.rs: ProxyResponseReason::JwtAuth, the error in the access log
+    poll(lambda: any('error="authentication failure: no bearer token found" reason=JwtAuth' in line
+                     and "http.status=401" in line for line in traces.proxy_log(lab).splitlines()),
+         timeout=30, what="the 401 in the access log with reason=JwtAuth")
 
 
 def test_a_valid_token_passes_and_its_sub_is_logged(lab, key, no_policies) -> None:  # type: ignore[no-untyped-def]

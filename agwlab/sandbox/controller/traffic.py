@@ -69,14 +69,20 @@ def _jwt(key: str, jwt: dict[str, Any]) -> JwtAuthentication:
     """``traffic.jwtAuthentication`` as ``processJWTAuthenticationPolicy`` passes it on (inline JWKS;
     a remote JWKS needs the controller to fetch it, which the sandbox does not: such a provider is
     left out, as v1.4.1 leaves out one it could not resolve)."""
-    location = (jwt.get("location") or {}).get("header") or {}
+    location = jwt.get("location") or {}
     providers = tuple(
         JwtProvider(issuer=p.get("issuer", ""), jwks=(p.get("jwks") or {})["inline"],
                     audiences=tuple(p["audiences"]) if p.get("audiences") else None)
         for p in jwt.get("providers") or [] if (p.get("jwks") or {}).get("inline"))
-    return JwtAuthentication(providers=providers, mode=jwt.get("mode") or "Strict",
-                             header=location.get("name", "authorization"),
-                             prefix=location.get("prefix", "Bearer ") if location else "Bearer ", policy=key)
+    policy = JwtAuthentication(providers=providers, mode=jwt.get("mode") or "Strict", policy=key)
+    if location.get("header"):     # a header named without a prefix is read whole (no "Bearer ")
+        return replace(policy, header=location["header"]["name"].lower(), prefix=location["header"].get("prefix"))
+    for kind in ("queryParameter", "cookie"):
+        if location.get(kind):
+            return replace(policy, location=kind, name=location[kind]["name"])
+    if location.get("expression"):
+        return replace(policy, location="expression")
+    return policy
 
 
 def _rule_set(authorization: dict[str, Any]) -> RuleSet:

@@ -3,15 +3,18 @@
 Follows ``crates/agentgateway/src/http/jwt.rs`` (``Jwt::apply`` and ``validate_claims``) and the
 401 of ``proxy/mod.rs``:
 
-* the token is read from ``Authorization: Bearer <token>`` (or the policy's header and prefix);
+* the token is read from ``Authorization: Bearer <token>`` (the prefix matched in any case), or the
+  policy's header and prefix, query parameter or cookie (``http/auth/mod.rs``
+  ``AuthorizationLocation``); a CEL ``expression`` location is not evaluated by the sandbox (no
+  token is found there);
 * none, in ``Strict`` mode: **401** ``authentication failure: no bearer token found``; in
   ``Optional`` and ``Permissive`` modes the request goes on without claims;
 * the header names no ``kid``, or a ``kid`` no provider has, or the signature, ``exp`` (required,
   60 s leeway), ``nbf``, ``iss`` or ``aud`` (when the provider lists audiences) do not hold: **401**
   ``authentication failure: <reason>`` (``Permissive`` lets it through without claims);
 * a valid token: its claims are kept for later policies (CEL ``jwt.sub``, ``jwt.<claim>``), its
-  ``sub`` goes to the access log as ``jwt.sub``, and the header is **removed** before the request
-  goes upstream.
+  ``sub`` goes to the access log as ``jwt.sub``, and the header (query parameter, cookie) is
+  **removed** before the request goes upstream.
 
 The 401 is ``text/plain`` with no ``www-authenticate`` header (only MCP authentication,
 ``jwtAuthentication.mcp``, adds one); the log and ``agentgateway_requests_total`` say
@@ -34,6 +37,7 @@ from __future__ import annotations
 import functools
 import json
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import jwt
 
@@ -126,28 +130,59 @@ def validate(providers: tuple[JwtProvider, ...], token: str) -> dict[str, Any]:
     raise JwtFailure(f"token uses the unknown key {json.dumps(str(kid))}")
 
 
-def authenticate(policy: JwtAuthentication, headers: list[tuple[str, str]]
-                 ) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
-    """Apply the policy to a request's headers.
+def _cookies(value: str) -> list[tuple[str, str]]:
+    pairs = (part.strip().partition("=") for part in value.split(";"))
+    return [(k, v) for k, _, v in pairs if k]
+
+
+def _extract(policy: JwtAuthentication, headers: list[tuple[str, str]], query: str
+             ) -> tuple[str | None, list[tuple[str, str]], str]:
+    """The token where the policy says it is, and the headers and query string without it."""
+    if policy.location == "queryParameter":
+        params = parse_qsl(query, keep_blank_values=True)
+        token = next((v for k, v in params if k == policy.name), None)
+        return token, headers, urlencode([(k, v) for k, v in params if k != policy.name])
+    if policy.location == "cookie":
+        token, kept = None, []
+        for k, v in headers:
+            if k.lower() == "cookie":
+                pairs = _cookies(v)
+                token = token or next((cv for ck, cv in pairs if ck == policy.name), None)
+                rest = "; ".join(f"{ck}={cv}" for ck, cv in pairs if ck != policy.name)
+                if rest:
+                    kept.append((k, rest))
+            else:
+                kept.append((k, v))
+        return token, kept, query
+    if policy.location == "expression":
+        return None, headers, query
+    name = policy.header.lower()
+    value = next((v for k, v in headers if k.lower() == name), None)
+    prefix = policy.prefix or ""
+    token = value[len(prefix):] if value is not None and value[:len(prefix)].lower() == prefix.lower() else None
+    return token, [(k, v) for k, v in headers if k.lower() != name], query
+
+
+def authenticate(policy: JwtAuthentication, headers: list[tuple[str, str]], query: str = ""
+                 ) -> tuple[dict[str, Any] | None, list[tuple[str, str]], str]:
+    """Apply the policy to a request's headers and query string.
 
     Returns:
-        The verified claims (``None`` when the request goes on without any) and the headers to
-        send on (the token's header removed once it was verified).
+        The verified claims (``None`` when the request goes on without any), and the headers and
+        query string to send on (the token removed once it was verified).
 
     Raises:
         JwtFailure: the request is refused (401).
     """
-    name = policy.header.lower()
-    value = next((v for k, v in headers if k.lower() == name), None)
-    token = value[len(policy.prefix):].strip() if value is not None and value.startswith(policy.prefix) else None
+    token, without, rest = _extract(policy, headers, query)
     if not token:
         if policy.mode == "Strict":
             raise JwtFailure("no bearer token found")
-        return None, headers
+        return None, headers, query
     try:
         claims = validate(policy.providers, token)
     except JwtFailure:
         if policy.mode == "Permissive":
-            return None, headers
+            return None, headers, query
         raise
-    return claims, [(k, v) for k, v in headers if k.lower() != name]
+    return claims, without, rest

@@ -70,13 +70,16 @@ class JwtAuthentication:
     """``traffic.jwtAuthentication`` (v1.4.1 ``http/jwt.rs``): ``mode`` ``Strict`` (a valid token
     is required; the CRD's default), ``Optional`` (checked when present) or ``Permissive`` (never
     refused); the token is read from ``header`` after ``prefix`` (default ``Authorization:
-    Bearer``). ``policy`` is ``<namespace>/<name>`` of the AgentgatewayPolicy."""
+    Bearer``), or from the query parameter or cookie ``name`` (``location``). ``policy`` is
+    ``<namespace>/<name>`` of the AgentgatewayPolicy."""
 
     providers: tuple[JwtProvider, ...]
     mode: Literal["Strict", "Optional", "Permissive"] = "Strict"
     header: str = "authorization"
-    prefix: str = "Bearer "
+    prefix: str | None = "Bearer "
     policy: str = ""
+    location: Literal["header", "queryParameter", "cookie", "expression"] = "header"
+    name: str = ""                            # the query parameter's or cookie's name
 
 
 @dataclass(frozen=True)

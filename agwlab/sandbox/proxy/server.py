@@ -369,7 +369,10 @@ class ProxyWorkload:
         backend = ref.backend
         if rule.traffic.jwt is not None:  # v1.4.1 authenticates before it rate-limits
             from .jwtauth import authenticate
-            ctx.jwt_claims, headers = authenticate(rule.traffic.jwt, headers)
+            ctx.jwt_claims, headers, query = authenticate(rule.traffic.jwt, headers,
+                                                          scope.get("query_string", b"").decode("latin-1"))
+            if query != scope.get("query_string", b"").decode("latin-1"):
+                scope = {**scope, "query_string": query.encode("latin-1")}
             if ctx.jwt_claims is not None and isinstance(ctx.jwt_claims.get("sub"), str):
                 ctx.log["jwt.sub"] = ctx.jwt_claims["sub"]
         ratelimit.check_request(state, ctx, dict(reversed(headers)))

@@ -44,6 +44,7 @@ def test_jwt_authentication_keeps_mode_issuer_audiences_and_inline_jwks_as_v141(
                     if "jwt" in o["resource"]["policy"].get("traffic", {}))
     jwt = _translated(policy).jwt
     assert jwt.mode.upper() == expected["mode"]
+    assert {jwt.location: {"name": jwt.name}} == expected["authorizationLocation"]
     (provider,) = jwt.providers
     (want,) = expected["providers"]
     assert provider.issuer == want["issuer"] and list(provider.audiences) == want["audiences"]

@@ -42,11 +42,13 @@ def _bearer(token: str) -> list[tuple[str, str]]:
 
 
 def test_a_valid_token_yields_its_claims_and_is_removed() -> None:
-    claims, headers = authenticate(_policy(), _bearer(_token()))
+    claims, headers, _ = authenticate(_policy(), _bearer(_token()))
     assert claims is not None and claims["sub"] == "alice"
     assert headers == [("accept", "*/*")]
-    rsa_claims, _ = authenticate(_policy(), _bearer(_token("rsa", RSA_KEY, "PS256")))   # no alg: the RSA family
+    rsa_claims, _, _ = authenticate(_policy(), _bearer(_token("rsa", RSA_KEY, "PS256")))   # no alg: the RSA family
     assert rsa_claims is not None
+    lower, _, _ = authenticate(_policy(), [("Authorization", f"bearer {_token()}")])   # prefix in any case
+    assert lower is not None
 
 
 @pytest.mark.parametrize(("token", "reason"), [
@@ -67,7 +69,7 @@ def test_a_bad_token_is_refused_with_v141s_reason(token: str, reason: str) -> No
 
 
 def test_an_expired_token_within_the_60s_leeway_passes() -> None:
-    claims, _ = authenticate(_policy(), _bearer(_token(exp=int(time.time()) - 30)))
+    claims, _, _ = authenticate(_policy(), _bearer(_token(exp=int(time.time()) - 30)))
     assert claims is not None
 
 
@@ -78,10 +80,25 @@ def test_modes_decide_what_happens_without_a_valid_token() -> None:
     assert authenticate(_policy("Optional"), [])[0] is None
     with pytest.raises(JwtFailure, match="InvalidIssuer"):
         authenticate(_policy("Optional"), _bearer(_token(iss="x")))
-    claims, headers = authenticate(_policy("Permissive"), _bearer(_token(iss="x")))
+    claims, headers, _ = authenticate(_policy("Permissive"), _bearer(_token(iss="x")))
     assert claims is None and headers[0][0] == "authorization"    # kept: it was not verified
 
 
 def test_audiences_are_checked_only_when_the_provider_lists_them() -> None:
-    claims, _ = authenticate(_policy(audiences=None), _bearer(_token(aud="anything")))
+    claims, _, _ = authenticate(_policy(audiences=None), _bearer(_token(aud="anything")))
     assert claims is not None
+
+
+def test_other_locations_read_and_remove_the_token_there() -> None:
+    """http/auth/mod.rs AuthorizationLocation: a header without prefix, a query parameter, a cookie."""
+    from dataclasses import replace
+
+    raw = replace(_policy(), header="x-token", prefix=None)
+    claims, headers, _ = authenticate(raw, [("x-token", _token()), ("accept", "*/*")])
+    assert claims is not None and headers == [("accept", "*/*")]
+    query = replace(_policy(), location="queryParameter", name="access_token")
+    claims, _, rest = authenticate(query, [], f"keep=yes&access_token={_token()}")
+    assert claims is not None and rest == "keep=yes"          # jwt_tests.rs: "?keep=yes" is left
+    cookie = replace(_policy(), location="cookie", name="session")
+    claims, headers, _ = authenticate(cookie, [("cookie", f"a=1; session={_token()}")])
+    assert claims is not None and headers == [("cookie", "a=1")]
