@@ -76,6 +76,12 @@ def hint_for(status: int, body: str, names: Names = DEFAULT_NAMES) -> str:
         for prefix, hint in _HINTS_503.items():
             if text.startswith(prefix):
                 return hint.format(n=names)
+    # Anthropic's errors are JSON; a plain-text 400/403/422 is the gateway's prompt guard (its
+    # default 403, or the status and message its policy chose)
+    if status in (400, 403, 422) and body.strip() and not body.lstrip().startswith("{"):
+        return ("a prompt guard on the route refused the prompt (nothing reached Claude): "
+                f"kubectl get agentgatewaypolicy -n {names.namespace} shows which policy; change the prompt "
+                "or the policy's backend.ai.promptGuard")
     if status == 404:
         if text.startswith("model:"):
             model = text.split(":", 1)[1].strip()

@@ -54,6 +54,7 @@ def test_the_notebooks_prompts_trip_the_guards(lab) -> None:  # type: ignore[no-
     try:
         refused = guardrails.wait_until_guarded(lab)
         assert refused.status == 403 and refused.body == "The request was rejected due to inappropriate content"
+        assert "prompt guard" in refused.hint and "nothing reached Claude" in refused.hint
         oa = openai.OpenAI(base_url=lab.gateway_url("/anthropic"), api_key="unused", max_retries=0)
         with pytest.raises(openai.BadRequestError) as err:
             oa.chat.completions.create(model="x", messages=[{"role": "user", "content": guardrails.CARD_PROMPT}])
