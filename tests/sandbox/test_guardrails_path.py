@@ -314,3 +314,30 @@ def test_with_streaming_enabled_a_rejected_stream_ends_in_one_error_event(kubect
         assert "jane.doe@example.com" in streamed("Repeat: jane.doe@example.com")
     finally:
         kubectl("delete", "httproute,agentgatewaypolicy", "pg-stream", "-n", NS, "--ignore-not-found")
+
+
+def test_a_route_guard_replaces_a_gateway_guard_as_a_whole(kubectl, gateway: str) -> None:  # type: ignore[no-untyped-def]
+    """v1.4.1: store/binds.rs internal_backend_policies (route before Gateway) and merge_llm_policies
+    (``prompt_guard``: the more specific one, whole)."""
+    gateway_guard = f"""apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {{name: pg-gateway, namespace: {NS}}}
+spec:
+  targetRefs: [{{group: gateway.networking.k8s.io, kind: Gateway, name: {GW}}}]
+  backend:
+    ai:
+      promptGuard:
+        request:
+        - regex: {{action: Reject, matches: [gw-only-token]}}
+"""
+
+    def elsewhere() -> int:
+        return httpx.post(f"{gateway}/anthropic", json={"messages": [_user("gw-only-token")]}, timeout=10).status_code
+
+    kubectl("apply", "-f", "-", input=gateway_guard)
+    try:
+        poll(lambda: elsewhere() == 403, what="the Gateway's guard on /anthropic")
+        assert _ask(gateway, _user("gw-only-token")).status_code == 200    # pg-route has a guard of its own
+    finally:
+        kubectl("delete", "agentgatewaypolicy", "pg-gateway", "-n", NS, "--ignore-not-found")
+    poll(lambda: elsewhere() == 200, what="/anthropic without the Gateway's guard")
