@@ -194,3 +194,27 @@ def test_a_refused_call_is_an_http_400_with_a_json_rpc_error(lab, key, no_polici
                       headers={**headers, **session}, timeout=30)
     assert call.status_code == 400 and call.headers["content-type"] == "application/json"
     assert call.json() == {"jsonrpc": "2.0", "id": 2, "error": {"code": -32602, "message": "Unknown tool: notes_delete_note"}}
+
+
+def test_rules_on_a_single_target_route_filter_and_refuse_unprefixed_names(lab) -> None:  # type: ignore[no-untyped-def]
+    """crates/agentgateway/src/mcp/handler.rs merge_tools filters even one target's list (names stay
+    unprefixed); session.rs authorizes tools/call after resolving the name. Rules without a JWT
+    policy: ``jwt.*`` fails, so only name rules can hold."""
+    from agwlab import mcp
+    from agwlab.manifests import Manifest
+
+    names = lab.names
+    rules = mcpsec.authorization_policy(names, rules=['mcp.tool.name == "only-this-one"']).obj
+    rules["metadata"]["name"] = "mcp-route-authz"
+    rules["spec"]["targetRefs"][0]["name"] = names.mcp_route
+    _apply(lab, Manifest(rules))
+    try:
+        url = lab.gateway_url("/mcp")
+        poll(lambda: not mcp.list_tools(url).tools, timeout=30, what="the rules on /mcp in the proxy")
+        with pytest.raises(mcp.MCPError) as refused:
+            mcp.call_tool(url, "fetch", {"url": lab.sample_page()})
+        assert (refused.value.status, refused.value.code) == (400, -32602)
+        assert "Unknown tool: fetch" in str(refused.value)
+    finally:
+        kube.delete(lab, "AgentgatewayPolicy", "mcp-route-authz", names.namespace, quiet=True)
+    poll(lambda: mcp.list_tools(lab.gateway_url("/mcp")).tools, timeout=30, what="/mcp open again")
