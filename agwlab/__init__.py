@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         agent,
         checks,
         errors,
+        key_steps,
         kube,
         llm,
         manifests,
@@ -50,6 +51,7 @@ __all__ = [
     "checks",
     "connect",
     "errors",
+    "key_steps",
     "kube",
     "llm",
     "manifests",
@@ -74,7 +76,7 @@ _NAMES = {
     "prepare": ("stages", "prepare"),
     "check": ("checks", "check"),
 }
-_MODULES = {"agent", "checks", "errors", "kube", "llm", "manifests", "mcp", "metrics", "models", "ratelimits",
+_MODULES = {"agent", "checks", "errors", "key_steps", "kube", "llm", "manifests", "mcp", "metrics", "models", "ratelimits",
             "resilience", "secrets", "shell", "stages", "traces", "widgets"}
 
 

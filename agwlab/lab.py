@@ -105,10 +105,25 @@ class Lab:
     def api_key(self) -> ApiKey:
         """The Anthropic key to use here: the environment's, the key box's, else the one in the
         lab's Secret (given once, in notebook 01), else the sandbox's (see
-        :func:`agwlab.secrets.get_api_key`)."""
-        from .secrets import get_api_key, stored_key
+        :func:`agwlab.secrets.get_api_key`). In a workshop whose instructor placed the key
+        (:meth:`placed_secret`), a key of source ``placed`` whose value nobody here holds."""
+        from .secrets import ApiKey, get_api_key, stored_key
 
+        if self.placed_secret() is not None:
+            return ApiKey("", "placed")
         return get_api_key(target=self.target, stored=lambda: stored_key(self))
+
+    def placed_secret(self) -> str | None:
+        """The key Secret a workshop's instructor placed in this lab's namespace (named by the
+        Namespace's ``agwlab/placed-secret`` annotation), or None: then the learner gives the key."""
+        from .secrets import PLACED_KEY
+
+        try:
+            ns = kube.get(self, "Namespace", self.names.namespace, missing_ok=True)
+        except LabError:
+            return None
+        value = (((ns or {}).get("metadata") or {}).get("annotations") or {}).get(PLACED_KEY)
+        return str(value) if value else None
 
     def _published_address(self) -> str | None:
         """``status.addresses[0].value``, else the proxy Service's LoadBalancer ingress, else None."""

@@ -198,7 +198,10 @@ def anthropic_secret(api_key: ApiKey | str | None, names: Names = DEFAULT_NAMES)
         api_key: the key; ``None`` writes the placeholder ``$ANTHROPIC_API_KEY``.
         names: the lab's names (``lab.names``).
     """
-    value = api_key.reveal() if isinstance(api_key, ApiKey) else (api_key or _KEY_PLACEHOLDER)
+    if isinstance(api_key, ApiKey):
+        value = _KEY_PLACEHOLDER if api_key.source == "placed" else api_key.reveal()
+    else:
+        value = api_key or _KEY_PLACEHOLDER
     obj: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -366,9 +369,9 @@ def collector(names: Names = DEFAULT_NAMES) -> ManifestList:
         f"with Helm (release {name} in {ns}), written out: an OTLP receiver and "
         "the debug exporter, which prints every span to the collector's log."
     )
-    return ManifestList(
-        [Manifest(namespace), Manifest(config), Manifest(deployment, note), Manifest(service)]
-    )
+    # a collector of the learner's own (in their namespace) needs no Namespace: it is theirs already
+    own = [] if ns in (names.namespace, names.mcp_namespace) else [Manifest(namespace)]
+    return ManifestList([*own, Manifest(config), Manifest(deployment, note), Manifest(service)])
 
 
 def tracing_policy(names: Names = DEFAULT_NAMES) -> Manifest:

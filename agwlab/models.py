@@ -181,6 +181,8 @@ def available(lab: Lab, *, key: ApiKey | str | None = None, timeout: float = 10)
         chosen = key if key is not None else lab.api_key()
     except Exception as exc:  # no key on a cluster: still offer the short list
         return fallback(f"no key to ask Anthropic with: {exc}")
+    if isinstance(chosen, ApiKey) and chosen.source == "placed":
+        return fallback("your instructor placed the key, so it cannot be used from here to list models")
     raw = chosen.reveal() if isinstance(chosen, ApiKey) else str(chosen)
     headers = {"x-api-key": raw, "anthropic-version": ANTHROPIC_VERSION, "accept": "application/json"}
     standin = lab.target == "sandbox" and _sandbox_upstream(lab) == "standin"

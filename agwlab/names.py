@@ -147,9 +147,10 @@ class Names:
 
     @classmethod
     def for_namespace(cls, namespace: str) -> Names:
-        """The lab of one learner: their Gateway, Secret, backends, routes, policy and fetcher in
-        ``namespace`` (the collector stays where it is shared)."""
-        return cls(namespace=namespace, mcp_namespace=namespace)
+        """The lab of one learner: their Gateway, Secret, backends, routes, policy, fetcher and
+        trace collector in ``namespace``, so the spans they read are theirs alone (on a shared
+        cluster, reading a shared collector's log would show everyone's)."""
+        return cls(namespace=namespace, mcp_namespace=namespace, telemetry_namespace=namespace)
 
     def replace(self, **changes: str) -> Names:
         """A copy with some names changed (checked like the constructor's)."""

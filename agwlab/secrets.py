@@ -26,6 +26,7 @@ from .errors import LabError
 from .redaction import mask, redact, remember
 
 __all__ = [
+    "PLACED_KEY",
     "SANDBOX_API_KEY",
     "ApiKey",
     "InvalidKey",
@@ -40,10 +41,13 @@ __all__ = [
     "use_sandbox_key",
 ]
 
-KeySource = Literal["env", "widget", "secret", "sandbox"]
+KeySource = Literal["env", "widget", "secret", "sandbox", "placed"]
 
 # Shaped like a real key (sk-ant-api03- + 95 characters ending in "AA") and says what it is.
 SANDBOX_API_KEY = "sk-ant-api03-" + "SANDBOX-ONLY-not-a-real-Anthropic-key-".ljust(93, "0") + "AA"
+
+PLACED_KEY = "agwlab/placed-secret"
+"""Annotation on an attendee's Namespace naming the key Secret their instructor placed there."""
 
 _KEY_SHAPE = re.compile(r"sk-ant-[A-Za-z0-9_\-]{16,}")
 _PREFIXES = re.compile(r"(?i)^(?:authorization\s*:\s*|x-api-key\s*:\s*)?(?:bearer\s+)?")
@@ -85,18 +89,28 @@ class ApiKey:
     """An API key that prints masked.
 
     Attributes:
-        source: where the key came from: ``"env"``, ``"widget"`` or ``"sandbox"``.
+        source: where the key came from: ``"env"``, ``"widget"``, ``"secret"``, ``"sandbox"``, or
+            ``"placed"`` (a workshop's instructor put it in the Secret; its value is not known here).
     """
 
     _value: str = field(repr=False)
     source: KeySource
 
     def reveal(self) -> str:
-        """The raw key. Only for the Secret that goes to the cluster; never print it."""
+        """The raw key. Only for the Secret that goes to the cluster; never print it.
+
+        Raises:
+            LabError: the key was placed by a workshop's instructor (nobody here holds it).
+        """
+        if self.source == "placed":
+            raise LabError("your instructor placed the key in your namespace's Secret: the gateway uses it, "
+                           "and you cannot read it (that is the point); nothing here needs it")
         return self._value
 
     @property
     def masked(self) -> str:
+        if self.source == "placed":
+            return "sk-ant-… (placed by your instructor)"
         return mask(self._value)
 
     def describe(self) -> str:
@@ -105,6 +119,9 @@ class ApiKey:
             return f"Using ANTHROPIC_API_KEY from the environment ({self.masked})."
         if self.source == "widget":
             return f"Using the key entered in the key box ({self.masked})."
+        if self.source == "placed":
+            return ("Your workshop's instructor placed the Anthropic key in your namespace's Secret: the "
+                    "gateway uses it, and you never hold it or read it back.")
         if self.source == "secret":
             return (f"Using the key already in the cluster's Secret ({self.masked}), given earlier; "
                     "enter another in the key box of 01-claude-llm-connection to change it.")

@@ -379,8 +379,9 @@ def prepare(lab: Lab, *stages: str, timeout: float = 60) -> None:
             # the model the learner chose in 01 stays; the lab's default only for a new backend
             model=model_to_keep(lab) if spec.needs_key else DEFAULT_MODEL,
         )
-        if key is not None and key.source == "secret":
-            # the Secret is where the key lives: a kernel that was never given one leaves it alone
+        if key is not None and key.source in ("secret", "placed"):
+            # the Secret is where the key lives (or the instructor's, which the learner cannot
+            # write): a kernel that was never given one leaves it alone
             objs = ManifestList([m for m in objs if m.kind != "Secret"])
         if spec.prerequisite:
             kind, name, namespace = spec.prerequisite.present(lab.names)

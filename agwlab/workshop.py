@@ -3,8 +3,8 @@
 The instructor runs these against their own context (a real cluster, or the sandbox):
 
 * :func:`create` gives each attendee namespace ``agwlab-<name>``, a ServiceAccount with a
-  token, RBAC limited to what the lab needs (everything in their namespace; read access to
-  the shared collector and, where the cluster's Prometheus runs, to its Service through the API
+  token, RBAC limited to what the lab needs (everything in their namespace, where their own
+  trace collector runs too; where the cluster's Prometheus runs, reading it through the API
   server's service proxy; nothing cluster-wide but GatewayClasses and CRDs), and a kubeconfig
   whose context namespace is theirs, so the lab lays itself out there. With ``api_key`` the
   Anthropic key is placed as their Secret and they get no access to Secrets: they use the
@@ -42,6 +42,7 @@ from . import kube
 from .errors import LabError
 from .names import LAB_LABEL, Names
 from .progress import PROGRESS_CONFIGMAP, read_progress
+from .secrets import PLACED_KEY
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -130,17 +131,15 @@ def _meta(name: str, namespace: str | None = None, **labels: str) -> dict[str, A
     return meta
 
 
-def _shared_objects(names: Names) -> list[dict[str, Any]]:
-    """What all attendees share: read access cluster-wide to GatewayClasses and CRDs, and to the
-    collector's namespace (its logs carry the traces)."""
+def _shared_objects() -> list[dict[str, Any]]:
+    """What all attendees share: read access cluster-wide to GatewayClasses and CRDs. Nothing in
+    a shared collector's namespace: its log carries everyone's spans, so each attendee's lab
+    runs a collector of its own in their namespace."""
     return [
         {"apiVersion": f"{_RBAC}/v1", "kind": "ClusterRole", "metadata": _meta(_ROLE),
          "rules": [{"apiGroups": ["gateway.networking.k8s.io"], "resources": ["gatewayclasses"], "verbs": _READ},
                    {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
                     "verbs": ["get"]}]},
-        {"apiVersion": f"{_RBAC}/v1", "kind": "Role", "metadata": _meta(_ROLE, names.telemetry_namespace),
-         "rules": [{"apiGroups": [""], "resources": ["pods", "pods/log", "services", "configmaps"], "verbs": _READ},
-                   {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": _READ}]},
     ]
 
 
@@ -152,8 +151,11 @@ def _attendee_objects(name: str, names: Names, *, secrets: bool) -> list[dict[st
         return {"apiVersion": f"{_RBAC}/v1", "kind": kind, "metadata": _meta(binding_name, namespace, attendee=name),
                 "roleRef": {"apiGroup": _RBAC, "kind": role_kind, "name": _ROLE}, "subjects": subject}
 
+    namespace: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(ns, attendee=name)}
+    if not secrets:  # the key is placed: say which Secret, so the lab leaves it alone and says why
+        namespace["metadata"]["annotations"] = {PLACED_KEY: names.secret}
     return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(ns, attendee=name)},
+        namespace,
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(SERVICE_ACCOUNT, ns, attendee=name)},
         {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
          "metadata": {**_meta(TOKEN_SECRET, ns, attendee=name),
@@ -163,7 +165,6 @@ def _attendee_objects(name: str, names: Names, *, secrets: bool) -> list[dict[st
                    # their own Namespace object (a RoleBinding in it covers it, as in Kubernetes)
                    {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": [ns], "verbs": ["get"]}]},
         binding("RoleBinding", "Role", ns, _ROLE),
-        binding("RoleBinding", "Role", names.telemetry_namespace, f"{_ROLE}-{name}"),
         binding("ClusterRoleBinding", "ClusterRole", None, f"{_ROLE}-{name}"),
     ]
 
@@ -227,16 +228,13 @@ def create(lab: Lab, names: Sequence[str], *, api_key: str | None = None, out_di
         namespace_for(name)
     if len(set(names)) != len(names):
         raise LabError("each attendee name must be different")
-    telemetry = lab.names.telemetry_namespace
-    if kube.get(lab, "Namespace", telemetry, missing_ok=True) is None:
-        kube.apply(lab, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": telemetry}}, quiet=True)
-    kube.apply(lab, _shared_objects(lab.names), quiet=True)
+    kube.apply(lab, _shared_objects(), quiet=True)
     prometheus = _prometheus_namespace(lab)
     if prometheus:
         kube.apply(lab, _prometheus_role(prometheus), quiet=True)
     out = []
     for name in names:
-        mine = Names.for_namespace(namespace_for(name)).replace(telemetry_namespace=telemetry)
+        mine = Names.for_namespace(namespace_for(name))
         kube.apply(lab, _attendee_objects(name, mine, secrets=api_key is None), quiet=True)
         if prometheus:
             kube.apply(lab, _binding_to(name, _PROMETHEUS_ROLE, prometheus), quiet=True)
@@ -346,7 +344,7 @@ def reset(lab: Lab, name: str, *, to: str | None = None, timeout: float = 60) ->
     done = []
     for kind, obj_name, obj_ns in reversed(stages.lab_objects(theirs.names)):
         if obj_ns != ns:
-            continue  # the shared collector is not theirs
+            continue  # not in their namespace: not theirs
         obj = kube.get(theirs, kind, obj_name, obj_ns, missing_ok=True)
         if obj is None:
             continue
@@ -368,8 +366,7 @@ def _attendee_lab(lab: Lab, name: str) -> Lab:
     """The instructor's connection, with the attendee's names."""
     from dataclasses import replace
 
-    mine = Names.for_namespace(namespace_for(name)).replace(telemetry_namespace=lab.names.telemetry_namespace)
-    return replace(lab, names=mine)
+    return replace(lab, names=Names.for_namespace(namespace_for(name)))
 
 
 def delete(lab: Lab, names: Sequence[str] | None = None, *, timeout: float = 60) -> list[str]:
@@ -384,6 +381,7 @@ def delete(lab: Lab, names: Sequence[str] | None = None, *, timeout: float = 60)
     for name in chosen:
         ns = namespace_for(name)
         kube.delete(lab, "ClusterRoleBinding", f"{_ROLE}-{name}", api_version=f"{_RBAC}/v1", quiet=True)
+        # reading the shared collector, which earlier versions granted
         kube.delete(lab, "RoleBinding", f"{_ROLE}-{name}", telemetry, api_version=f"{_RBAC}/v1", quiet=True)
         if prometheus:
             kube.delete(lab, "RoleBinding", f"{_PROMETHEUS_ROLE}-{name}", prometheus, api_version=f"{_RBAC}/v1",

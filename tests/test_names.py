@@ -25,6 +25,7 @@ def test_the_environment_wins_over_the_context_namespace():
     assert (chosen.namespace, chosen.mcp_namespace) == ("agwlab-alice", "agwlab-alice")
     assert chosen.gateway_ref == "agwlab-alice/agentgateway-route"
     assert chosen.fetcher_host == "mcp-website-fetcher.agwlab-alice.svc.cluster.local"
+    assert chosen.collector_host == "opentelemetry-collector-traces.agwlab-alice"  # spans of her own
 
 
 @pytest.mark.parametrize("bad", ["Alice", "a_b", "-x", "x" * 64, ""])

@@ -138,6 +138,10 @@ def test_every_verb_on_another_attendee_is_refused(attendees):
         alice.resources.get(api_version="v1", kind="Secret").get()
     assert err.value.status == 403
     assert alice.resources.get(api_version="gateway.networking.k8s.io/v1", kind="GatewayClass").get().items
+    # nor the shared collector: its log carries everyone's spans (her lab runs a collector of her own)
+    with pytest.raises(ApiException) as err:
+        alice.resources.get(api_version="v1", kind="Pod").get(namespace="telemetry")
+    assert err.value.status == 403
 
 
 def test_the_placed_key_works_but_cannot_be_read(attendees):
@@ -214,7 +218,7 @@ def test_an_attendee_finds_prometheus_where_they_may_look(attendees, monkeypatch
     # no Prometheus Service anywhere she may look: a clear error saying where she looked
     with pytest.raises(PrometheusUnavailable) as err:
         alice.prometheus_url()
-    assert "only monitoring, telemetry, agwlab-alice are searched" in str(err.value)
+    assert "only monitoring, agwlab-alice are searched" in str(err.value)
     assert "AGWLAB_PROMETHEUS_NAMESPACE" in str(err.value)
     # a Prometheus operator's Service in monitoring: the instructor's create lets her read it there
     admin = client.CoreV1Api(config.new_client_from_config(
