@@ -132,12 +132,41 @@ _PHONE_CANDIDATE = re.compile(r"(?i)(^|[^0-9])([+()]?[0-9][0-9\s().\-]{6,30})")
 _PHONE_REGIONS = ("US", "GB", "DE", "IL", "IN", "CA", "BR")
 
 
+_UNSUPPORTED_GROUPS = ("(?=", "(?!", "(?<=", "(?<!", "(?P=", "(?>")
+
+
+def _rust_can_compile(pattern: str) -> bool:
+    """False for what Python's ``re`` has and Rust's ``regex`` crate refuses: look-around,
+    back-references and atomic groups."""
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            if not in_class and pattern[i + 1:i + 2].isdigit() and pattern[i + 1] != "0":
+                return False
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "]":
+                i += 1
+        elif pattern.startswith(_UNSUPPORTED_GROUPS, i):
+            return False
+        i += 1
+    return True
+
+
 @cache
 def _compiled(pattern: str) -> re.Pattern[str] | None:
+    """The pattern compiled, or ``None`` where v1.4.1 skips it (a warning in the proxy's log)."""
+    if not _rust_can_compile(pattern):
+        return None
     try:
         return re.compile(pattern)
     except re.error:
-        return None  # v1.4.1 skips a pattern that does not compile (a warning in the proxy's log)
+        return None
 
 
 def _phone_spans(text: str) -> list[tuple[int, int]]:
