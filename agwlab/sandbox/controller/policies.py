@@ -8,6 +8,7 @@ from ..cluster import Cluster
 from ..proxy.config import TracingConfig
 from .backends import CONTROLLER
 from .common import condition, write_status
+from .prompt_guards import prompt_guard_errors
 
 __all__ = ["reconcile_parameters", "reconcile_policies"]
 
@@ -106,10 +107,12 @@ def reconcile_policies(store: Any, cluster: Cluster) -> dict[str, TracingConfig]
                 errors.append(f"Policy is not attached: {kind} {ns}/{name} is not attached to any Gateway")
             gateways += [g for g in found if g not in gateways]
         ancestors: list[dict[str, Any]] = []
+        partly = prompt_guard_errors(store, pol)   # PolicyConditionMap: translated, with errors
         for gns, gname in gateways:
             ref = {"group": GW_GROUP, "kind": "Gateway", "name": gname, "namespace": gns}
             oc = old.get(_ancestor_key(ref))
             ancestors.append({"ancestorRef": ref, "controllerName": CONTROLLER, "conditions": [
+                condition(oc, "Accepted", True, "PartiallyValid", "\n".join(partly), generation=gen)] if partly else [
                 condition(oc, "Accepted", True, "Valid", "Policy accepted", generation=gen),
                 condition(oc, "Attached", True, "Attached", "Attached to all targets", generation=gen)]})
         if errors:

@@ -9,7 +9,10 @@ of it (``crates/agentgateway/src/types/agent_xds.rs``, ``convert_regex_rules``):
 * ``response`` (``message``, ``statusCode``) becomes the guard's rejection; without it the
   rejection is 403 ``The request was rejected due to inappropriate content``.
 * Guards that call a service keep only their kind (and a webhook's ``failureMode``); the
-  sandbox does not call them (see ``proxy/guardrails.py``).
+  sandbox does not call them (see ``proxy/guardrails.py``). A webhook whose Service does not
+  exist drops that whole list (``request`` or ``response``) and the policy is Accepted with
+  reason ``PartiallyValid``: ``failed to build webhook: unable to find the Service <ns>/<name>``
+  (``plugins/backend_policies.go``, ``PolicyConditionMap``).
 
 A policy can target a Gateway, an HTTPRoute, one rule of it (``sectionName``) or an
 AgentgatewayBackend, and a backend can carry its own (``spec.policies.ai.promptGuard``). As in
@@ -30,7 +33,7 @@ from typing import Any
 from ..proxy.config import GatewayConfig, Rule
 from ..proxy.guardrails import BUILTINS, DEFAULT_REJECTION, Guard, PromptGuard, RegexRules
 
-__all__ = ["attach_prompt_guards", "reconcile_prompt_guards", "translate"]
+__all__ = ["attach_prompt_guards", "prompt_guard_errors", "reconcile_prompt_guards", "translate"]
 
 _SERVICE_GUARDS = ("webhook", "openAIModeration", "bedrockGuardrails", "googleModelArmor", "azureContentSafety")
 # (kind, namespace, name, sectionName or "") -> the guard aimed at it
@@ -61,6 +64,31 @@ def translate(prompt_guard: dict[str, Any]) -> PromptGuard:
     )
 
 
+def _webhook_errors(store: Any, namespace: str, entries: list[dict[str, Any]]) -> list[str]:
+    errors = []
+    for entry in entries:
+        ref = (entry.get("webhook") or {}).get("backendRef") or {}
+        if not ref or (ref.get("group") or "", ref.get("kind") or "Service") != ("", "Service"):
+            continue
+        ns = ref.get("namespace") or namespace
+        if store.get("", "services", ns, ref.get("name", "")) is None:
+            errors.append(f"failed to build webhook: unable to find the Service {ns}/{ref.get('name', '')}")
+    return errors
+
+
+def prompt_guard_errors(store: Any, policy: dict[str, Any]) -> list[str]:
+    """Why part of a policy's ``backend.ai.promptGuard`` was dropped (one message per side), or ``[]``."""
+    pg = (((policy.get("spec") or {}).get("backend") or {}).get("ai") or {}).get("promptGuard") or {}
+    ns = policy["metadata"]["namespace"]
+    return [e for side in ("request", "response") for e in _webhook_errors(store, ns, pg.get(side) or [])[:1]]
+
+
+def _usable(store: Any, namespace: str, prompt_guard: dict[str, Any]) -> dict[str, Any]:
+    """The promptGuard without a side whose webhook cannot be built (v1.4.1 drops that side)."""
+    return {k: v for k, v in prompt_guard.items()
+            if k not in ("request", "response") or not _webhook_errors(store, namespace, v or [])}
+
+
 def reconcile_prompt_guards(store: Any) -> GuardTargets:
     """Each targeted Gateway, HTTPRoute, route rule and AgentgatewayBackend with its prompt guard."""
     found: dict[tuple[str, str, str, str], list[tuple[str, PromptGuard]]] = {}
@@ -69,7 +97,7 @@ def reconcile_prompt_guards(store: Any) -> GuardTargets:
         pg = ((spec.get("backend") or {}).get("ai") or {}).get("promptGuard")
         if not pg:
             continue
-        guard = translate(pg)
+        guard = translate(_usable(store, meta["namespace"], pg))
         for ref in spec.get("targetRefs") or []:
             if ref.get("kind") not in ("Gateway", "HTTPRoute", "AgentgatewayBackend"):
                 continue
@@ -79,7 +107,7 @@ def reconcile_prompt_guards(store: Any) -> GuardTargets:
         meta = backend["metadata"]
         own = (((backend.get("spec") or {}).get("policies") or {}).get("ai") or {}).get("promptGuard")
         if own:
-            found[("inline", meta["namespace"], meta["name"], "")] = [("", translate(own))]
+            found[("inline", meta["namespace"], meta["name"], "")] = [("", translate(_usable(store, meta["namespace"], own)))]
     return {target: min(entries, key=lambda e: e[0])[1] for target, entries in found.items()}
 
 

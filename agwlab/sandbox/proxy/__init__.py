@@ -3,7 +3,8 @@
 Modules: ``server`` (workload, listeners, dispatch), ``routing`` (HTTPRoute matching),
 ``ai`` (LLM backends), ``forward`` (plain Service backends), ``mcp`` (MCP backends),
 ``accesslog``, ``metrics``, ``tracing``, ``state`` (what handlers share), ``config`` and
-``context`` (contracts).
+``context`` (contracts); the policies the AI path applies live beside ``ai`` (``ratelimit``,
+``guardrails``).
 
 ``ProxyWorkload`` is loaded on first use: the controller imports ``proxy.config`` at
 start-up, and the server's dependencies (aiohttp, OpenTelemetry) are only needed once a
