@@ -10,7 +10,11 @@ attendees took, the wall time until the last notebook finished, each attendee's 
 as the instructor sees it), and memory: the sandbox process (API server, controller and
 every Gateway's proxy) and its child processes, and the kernels, sampled at their peak.
 
-Run: ``.venv/bin/python benchmarks/workshop_attendees.py [N]`` (default 30)
+With ``--through 04`` each attendee runs notebooks 01 to 04 one after the other (each in a
+new kernel, as a learner opens the next notebook), with ``AGWLAB_PROMETHEUS_URL`` set to the
+sandbox's Prometheus and the lab website as the page to fetch, as the instructor hands out.
+
+Run: ``.venv/bin/python benchmarks/workshop_attendees.py [N] [--through 04]`` (default 30, 01)
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from nbclient import NotebookClient
 
 __all__ = ["main"]
 
-NOTEBOOK = REPO / "notebooks" / "01-claude-llm-connection.ipynb"
+NOTEBOOKS = REPO / "notebooks"
+ORDER = ["01-claude-llm-connection.ipynb", "02-traces.ipynb", "03-mcp-server.ipynb", "04-mcp-metrics.ipynb"]
 TARGET_S = 600.0  # 30 attendees through notebook 01 on a 2-core machine
 
 
@@ -72,8 +77,10 @@ class _Peak(threading.Thread):
             self.kernels = max(self.kernels, sum(_rss_mib(p) for p in descendants(os.getpid())))
 
 
-def main(n: int = 30) -> int:
-    header(f"workshop: {n} attendees run notebook 01 at once on one sandbox")
+def main(n: int = 30, through: str = "01") -> int:
+    order = [nb for nb in ORDER if nb[:2] <= through]
+    shown = "notebook 01" if len(order) == 1 else f"notebooks 01-{through}"
+    header(f"workshop: {n} attendees run {shown} at once on one sandbox")
     with fresh_sandbox() as info:
         from agwlab import workshop
         from agwlab.lab import connect
@@ -84,6 +91,7 @@ def main(n: int = 30) -> int:
         t0 = time.perf_counter()
         made = workshop.create(lab, names, out_dir=work / "kubeconfigs")
         created = time.perf_counter() - t0
+        prometheus = lab.prometheus_url()
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AGWLAB_", "KUBECONFIG"))}
         times: dict[str, float] = {}
         errors: dict[str, str] = {}
@@ -93,18 +101,21 @@ def main(n: int = 30) -> int:
         def attendee(name: str, kubeconfig: Path) -> None:
             env = {**base, "KUBECONFIG": str(kubeconfig), "AGWLAB_TARGET": "cluster", "AGWLAB_STRICT": "1",
                    "ANTHROPIC_API_KEY": KEY, "AGWLAB_HOME": str(work / name), "MPLBACKEND": "agg",
-                   "IPYTHONDIR": str(work / name / "ipython")}
+                   "IPYTHONDIR": str(work / name / "ipython"), "AGWLAB_PROMETHEUS_URL": prometheus,
+                   "AGWLAB_FETCH_URL": "http://lab-website.agwlab-system.svc.cluster.local/"}
             (work / name).mkdir(parents=True, exist_ok=True)
-            nb = nbformat.read(NOTEBOOK, as_version=4)
             start = time.perf_counter()
-            # IPC sockets under the attendee's own directory: N kernels started at once on TCP
-            # pick random ports and can collide ("Address already in use"), killing a kernel.
-            km = KernelManager(kernel_name="python3", transport="ipc", ip=str(work / name / "kernel"))
-            try:
-                NotebookClient(nb, km=km, timeout=600, kernel_name="python3",
-                               resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute(env=env)
-            except Exception as exc:  # noqa: BLE001 - counted and shown below
-                errors[name] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200]}"
+            for notebook in order:
+                nb = nbformat.read(NOTEBOOKS / notebook, as_version=4)
+                # IPC sockets under the attendee's own directory: N kernels started at once on TCP
+                # pick random ports and can collide ("Address already in use"), killing a kernel.
+                km = KernelManager(kernel_name="python3", transport="ipc", ip=str(work / name / "kernel"))
+                try:
+                    NotebookClient(nb, km=km, timeout=600, kernel_name="python3",
+                                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute(env=env)
+                except Exception as exc:  # noqa: BLE001 - counted and shown below
+                    errors[name] = f"{notebook}: {type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200]}"
+                    break
             times[name] = time.perf_counter() - start
 
         t1 = time.perf_counter()
@@ -116,12 +127,12 @@ def main(n: int = 30) -> int:
         wall = time.perf_counter() - t1
         peak.stop.set()
         report(f"create {n} attendees (namespace, token, RBAC, kubeconfig)", created, "s")
-        report(f"all {n} notebooks 01 done (wall, from the first kernel start)", wall, "s", TARGET_S)
+        report(f"all {n} attendees done (wall, from the first kernel start)", wall, "s", TARGET_S)
         durations = sorted(times.values())
-        report("one attendee's notebook 01: median", percentile(durations, 50), "s")
-        report("one attendee's notebook 01: 95th percentile", percentile(durations, 95), "s")
-        report("one attendee's notebook 01: slowest", durations[-1], "s")
-        report(f"notebooks 01 that ran to the end (of {n})", n - len(errors), "")
+        report(f"one attendee's {shown}: median", percentile(durations, 50), "s")
+        report(f"one attendee's {shown}: 95th percentile", percentile(durations, 95), "s")
+        report(f"one attendee's {shown}: slowest", durations[-1], "s")
+        report(f"attendees whose {shown} ran to the end (of {n})", n - len(errors), "")
         report("sandbox process peak VmRSS (API server, controller, all proxies)", peak.sandbox, "MiB")
         report("sandbox child processes peak VmRSS (Prometheus, fetchers)", peak.children, "MiB")
         report(f"{n} Jupyter kernels peak VmRSS, together", peak.kernels, "MiB")
@@ -148,4 +159,11 @@ def main(n: int = 30) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 30))
+    import argparse
+
+    parser = argparse.ArgumentParser(description="N workshop attendees run the lab's notebooks at once")
+    parser.add_argument("n", nargs="?", type=int, default=30, help="attendees (default 30)")
+    parser.add_argument("--through", choices=["01", "02", "03", "04"], default="01",
+                        help="the last notebook each attendee runs (default 01)")
+    args = parser.parse_args()
+    sys.exit(main(args.n, args.through))

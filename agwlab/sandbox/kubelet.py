@@ -212,7 +212,9 @@ class Kubelet:
             try:
                 workload = known.create()
                 run.workload = workload
-                await asyncio.wait_for(workload.start(self._context(run, pod)), START_TIMEOUT)
+                # a workload that knows how long its start may take under load says so
+                limit = max(START_TIMEOUT, float(getattr(workload, "MAX_START", START_TIMEOUT)))
+                await asyncio.wait_for(workload.start(self._context(run, pod)), limit)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # a failed start is a crashed container, not a crashed sandbox

@@ -19,6 +19,16 @@ SERVICES_ENV = "AGWLAB_CLUSTER_SERVICES"
 PARENT_ENV = "AGWLAB_SANDBOX_PID"
 
 
+def _cpu_seconds(pid: int, fallback: float) -> float:
+    """CPU seconds (user + system) process ``pid`` has used; ``fallback`` when /proc cannot say."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return fallback
+
+
 def _container_port(pod: PodContext, default: int = 8000) -> int:
     for port in pod.ports or []:
         if isinstance(port, dict) and port.get("containerPort"):
@@ -33,6 +43,12 @@ class WebsiteFetcherWorkload:
     """
 
     START_TIMEOUT = 20.0
+    """Seconds of its own CPU time the child may spend starting (imports, binding) before it must
+    answer. CPU time, not wall time: when many Pods start at once on a small machine (a workshop)
+    each child gets a slice of the CPU, and a wall-clock deadline killed children that were still
+    making progress, started them again from nothing, and none ever came up."""
+    MAX_START = 180.0
+    """Wall-clock seconds after which a child that has not answered is given up, whatever its CPU."""
     #: what the child runs (``python -m MODULE``), what errors call it, and where it answers
     MODULE = "agwlab.sandbox.workloads.website_fetcher"
     NAME = "mcp-website-fetcher"
@@ -68,8 +84,9 @@ class WebsiteFetcherWorkload:
     async def _wait_ready(self) -> None:
         assert self._proc is not None and self.url is not None
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.START_TIMEOUT
-        while loop.time() < deadline:
+        started = loop.time()
+        deadline = started + self.MAX_START
+        while loop.time() < deadline and _cpu_seconds(self._proc.pid, loop.time() - started) < self.START_TIMEOUT:
             if self._proc.returncode is not None:
                 raise WorkloadFailed(
                     f"{self.NAME} exited with code {self._proc.returncode}; see the Pod log"
@@ -77,9 +94,11 @@ class WebsiteFetcherWorkload:
             if await _answers(self._host, self._port, self.READY_PATH):
                 return
             await asyncio.sleep(0.1)
+        waited = loop.time() - started
+        cpu = _cpu_seconds(self._proc.pid, waited)
         await self.stop()
         raise WorkloadFailed(
-            f"{self.NAME} did not answer on {self.url}{self.READY_PATH} within {self.START_TIMEOUT:g}s"
+            f"{self.NAME} did not answer on {self.url}{self.READY_PATH} after {waited:.0f}s ({cpu:.1f}s of CPU)"
         )
 
     def alive(self) -> bool:
