@@ -218,3 +218,17 @@ def test_rules_on_a_single_target_route_filter_and_refuse_unprefixed_names(lab) 
     finally:
         kube.delete(lab, "AgentgatewayPolicy", "mcp-route-authz", names.namespace, quiet=True)
     poll(lambda: mcp.list_tools(lab.gateway_url("/mcp")).tools, timeout=30, what="/mcp open again")
+
+
+def test_rules_can_target_the_backend_itself(lab, key, no_policies) -> None:  # type: ignore[no-untyped-def]
+    """controller/pkg/agentgateway/plugins/backend_policies.go: a backend policy may target the
+    AgentgatewayBackend; its MCP rules apply to every route that sends there."""
+    from agwlab.manifests import Manifest
+
+    rules = mcpsec.authorization_policy(lab.names, rules=['mcp.tool.target == "fetcher"']).obj
+    rules["spec"]["targetRefs"] = [{"group": "agentgateway.dev", "kind": "AgentgatewayBackend",
+                                    "name": lab.names.tools_backend}]
+    admit_v141(rules)
+    _apply(lab, Manifest(rules))
+    poll(lambda: mcpsec.list_tools(lab) == ["fetcher_fetch"], timeout=30, what="only the fetcher's tool listed")
+    assert mcpsec.call_tool(lab, None, "notes_list_notes").error_message == "Unknown tool: notes_list_notes"

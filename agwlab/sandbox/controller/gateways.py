@@ -499,7 +499,9 @@ def _translate_route(route: dict[str, Any], backends: dict[str, Any], traffic: T
         rules.append(pc.Rule(name=rule.get("name"), matches=tuple(matches), backends=tuple(refs),
                              url_rewrite=rewrite, request_headers=req_h, response_headers=resp_h,
                              timeout_seconds=timeout,
-                             traffic=for_rule(traffic or {}, gateway, meta["namespace"], meta["name"], rule.get("name"))))
+                             traffic=for_rule(traffic or {}, gateway, meta["namespace"], meta["name"], rule.get("name"),
+                                              tuple(r.get("name", "") for r in rule.get("backendRefs") or []
+                                                    if r.get("kind") == "AgentgatewayBackend"))))
     return pc.Route(namespace=meta["namespace"], name=meta["name"], hostnames=tuple(spec.get("hostnames") or []),
                     rules=tuple(rules), creation_timestamp=meta.get("creationTimestamp", ""))
 

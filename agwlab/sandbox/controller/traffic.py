@@ -7,7 +7,9 @@ entry is used. ``conditional`` entries keep their CEL ``condition`` and order.
 
 A policy applies to a Gateway (every route attached to it), an HTTPRoute, or one rule of
 an HTTPRoute (``sectionName``); for each field the most specific target wins (rule, then
-route, then Gateway), and between policies at the same level the oldest wins.
+route, then Gateway), and between policies at the same level the oldest wins. MCP
+authorization rules (``backend.mcp.authorization``) of every level, an AgentgatewayBackend
+target included, all apply together.
 
 Example:
     >>> local_limit("default/p", {"requests": 5, "unit": "Minutes", "burst": 2})
@@ -121,10 +123,14 @@ def reconcile_traffic(store: Any) -> TrafficTargets:
         key = f"{meta['namespace']}/{meta['name']}"
         translated = _translate(key, traffic or {}, backend)
         for ref in spec.get("targetRefs") or []:
-            if ref.get("kind") not in ("Gateway", "HTTPRoute"):
+            kind = ref.get("kind")
+            if kind not in ("Gateway", "HTTPRoute", "AgentgatewayBackend"):
                 continue
-            target = (ref["kind"], meta["namespace"], ref.get("name", ""), ref.get("sectionName") or "")
-            found.setdefault(target, []).append((meta.get("creationTimestamp", ""), translated))
+            # a backend takes only the policy's backend fields (here: MCP authorization)
+            policies = translated if kind != "AgentgatewayBackend" else \
+                TrafficPolicies(mcp_authorization=translated.mcp_authorization)
+            target = (kind, meta["namespace"], ref.get("name", ""), ref.get("sectionName") or "")
+            found.setdefault(target, []).append((meta.get("creationTimestamp", ""), policies))
     out: TrafficTargets = {}
     for target, entries in found.items():
         merged = TrafficPolicies()
@@ -144,12 +150,15 @@ def merge(base: TrafficPolicies, over: TrafficPolicies) -> TrafficPolicies:
 
 
 def for_rule(targets: TrafficTargets, gateway: tuple[str, str] | None, namespace: str, route: str,
-             rule: str | None) -> TrafficPolicies:
-    """The traffic policies of one route rule: Gateway, then route, then rule targets."""
+             rule: str | None, backends: tuple[str, ...] = ()) -> TrafficPolicies:
+    """The traffic policies of one route rule: Gateway, then route, then rule targets, then the
+    AgentgatewayBackends it sends to (their MCP authorization rules)."""
     merged = TrafficPolicies()
     if gateway is not None:
         merged = merge(merged, targets.get(("Gateway", *gateway, ""), TrafficPolicies()))
     merged = merge(merged, targets.get(("HTTPRoute", namespace, route, ""), TrafficPolicies()))
     if rule:
         merged = merge(merged, targets.get(("HTTPRoute", namespace, route, rule), TrafficPolicies()))
+    for backend in backends:
+        merged = merge(merged, targets.get(("AgentgatewayBackend", namespace, backend, ""), TrafficPolicies()))
     return merged
