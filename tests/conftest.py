@@ -17,6 +17,14 @@ import pytest
 os.environ.setdefault("AGWLAB_STRICT", "1")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the second, kind-profile sandbox run last and together: that sandbox (with its
+    Prometheus and Pods) then runs only while they do, not beside every later test."""
+    on_kind = [item for item in items if "kind_sandbox" in getattr(item, "fixturenames", ())]
+    if on_kind:
+        items[:] = [item for item in items if item not in on_kind] + on_kind
+
+
 @pytest.fixture
 def no_api_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No key anywhere: ``ANTHROPIC_API_KEY`` unset and no key typed into the key box, before and after."""

@@ -20,17 +20,15 @@ import secrets
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-from harness import free_port
-from labtest import poll, wait_for_jupyterlab
 
 from agwlab.secrets import mask
+from harness import free_port
+from labtest import poll, wait_for_jupyterlab
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = "01-claude-llm-connection.ipynb"

@@ -1,9 +1,9 @@
-"""A learner's path through the notebooks, each in a fresh kernel as JupyterLab runs them.
+"""A learner's path through the notebooks, each in a fresh kernel as JupyterLab runs them: the
+tutorial's own kubectl steps first (as a learner following the original text does), then
+notebooks 03, 04 and 99 pass, and 99 leaves nothing of the lab behind.
 
-1. A key typed once into notebook 01's key box is the key 02, 03 and 04 use: their catch-up
-   leaves the Secret alone (no environment variable, nothing typed again).
-2. The tutorial's own kubectl steps first (as a learner following the original text does),
-   then notebooks 03, 04 and 99 pass, and 99 leaves nothing of the lab behind.
+(A key typed once into 01's key box and used by 02-04 without re-applying the Secret is checked
+by the full run in ``test_notebooks.py``.)
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from labtest import DATA
 from nbclient import NotebookClient
+
+from labtest import DATA
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 # Shaped like an Anthropic key (the sandbox's stand-in accepts it); it must appear in no output.
@@ -44,12 +45,9 @@ def lab(sandbox, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     return lab
 
 
-def _run(name: str, *, after_key_box: str | None = None) -> str:
-    """Run a notebook in a fresh kernel; ``after_key_box`` is code run as if typed into the key box."""
+def _run(name: str) -> str:
+    """Run a notebook in a fresh kernel; return the text of its outputs."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    if after_key_box is not None:
-        at = next(i for i, c in enumerate(nb.cells) if "widgets.api_key_box(lab)" in c.source)
-        nb.cells.insert(at + 1, nbformat.v4.new_code_cell(after_key_box))
     NotebookClient(nb, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     return "\n".join(json.dumps(c.get("outputs", [])) for c in nb.cells if c.cell_type == "code")
@@ -62,18 +60,6 @@ def _secret(lab) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     obj = kube.get(lab, "Secret", lab.names.secret, lab.names.namespace)
     value = base64.b64decode(obj["data"]["Authorization"]).decode()
     return value, obj["metadata"]["resourceVersion"]
-
-
-def test_a_key_typed_once_in_01_is_used_by_02_to_04_in_fresh_kernels(lab) -> None:  # type: ignore[no-untyped-def]
-    out = _run("01-claude-llm-connection.ipynb",
-               after_key_box=f"from agwlab import secrets\nsecrets.accept_key({TYPED!r})")
-    assert "Using the key entered in the key box" in out
-    key, version = _secret(lab)
-    assert key == TYPED
-    for name in ("02-traces.ipynb", "03-mcp-server.ipynb", "04-mcp-metrics.ipynb"):
-        out = _run(name)
-        assert TYPED not in out and TYPED_BODY not in out, f"{name} showed the key"
-        assert _secret(lab) == (TYPED, version), f"{name} re-applied the Secret from a kernel without a key"
 
 
 def _tutorial_kubectl_steps(kubeconfig: Path) -> subprocess.CompletedProcess[str]:

@@ -23,11 +23,11 @@ import httpx
 import nbformat
 import pytest
 from jupyter_client import KernelManager
-from labtest import KEY
 from nbclient import NotebookClient
 
 from agwlab import workshop
 from agwlab.lab import connect
+from labtest import KEY
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 ORDER = ["01-claude-llm-connection.ipynb", "02-traces.ipynb", "03-mcp-server.ipynb", "04-mcp-metrics.ipynb"]

@@ -62,8 +62,10 @@ def test_up_status_kubeconfig_down(home: Path) -> None:
     assert cli(home, "status").returncode == 3
 
 
-def test_requires_the_bearer_token(home: Path) -> None:
-    info = ensure_running(home)
+# Tests that only need a running sandbox use the session's: each sandbox start costs seconds.
+
+def test_requires_the_bearer_token(sandbox) -> None:  # type: ignore[no-untyped-def]
+    info = sandbox
     verify = ssl.create_default_context(cafile=str(info.ca_file))
     r = httpx.get(f"{info.apiserver}/api/v1/namespaces", timeout=5, verify=verify)
     assert r.status_code == 401
@@ -73,9 +75,8 @@ def test_requires_the_bearer_token(home: Path) -> None:
     assert r.status_code == 401
 
 
-def test_binds_loopback_only(home: Path) -> None:
-    ensure_running(home)
-    state = read_state(SandboxPaths.for_home(home))
+def test_binds_loopback_only(sandbox, sandbox_home: Path) -> None:  # type: ignore[no-untyped-def]
+    state = read_state(SandboxPaths.for_home(sandbox_home))
     out = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout
     mine = [line for line in out.splitlines() if f"pid={state['pid']}," in line]
     assert mine, out
@@ -102,10 +103,10 @@ def test_objects_survive_down_up_and_a_killed_process(home: Path) -> None:
     assert core.read_namespaced_config_map("keep-me", "default").data == {"a": "1"}
 
 
-def test_two_homes_are_two_sandboxes(home: Path, tmp_path: Path) -> None:
+def test_two_homes_are_two_sandboxes(sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     other = tmp_path / "other"
+    a = sandbox
     try:
-        a = ensure_running(home)
         b = ensure_running(other)
         assert a.apiserver != b.apiserver
         _core(a.kubeconfig).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="only-in-a")))
@@ -113,11 +114,11 @@ def test_two_homes_are_two_sandboxes(home: Path, tmp_path: Path) -> None:
         assert "only-in-a" not in names_b
     finally:
         stop(other)
+        _core(a.kubeconfig).delete_namespace("only-in-a")
 
 
-def test_logs_shows_the_daemon_log(home: Path) -> None:
-    ensure_running(home)
-    out = cli(home, "logs")
+def test_logs_shows_the_daemon_log(sandbox, sandbox_home: Path) -> None:  # type: ignore[no-untyped-def]
+    out = cli(sandbox_home, "logs", "--tail", "0")
     assert out.returncode == 0
     assert "sandbox ready" in out.stdout
 
