@@ -57,10 +57,25 @@ def write_kubeconfig(path: Path, url: str, token: str, ca_data: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def _signing_key(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """One ServiceAccount signing key (RSA 2048) for every test API server: making one takes a
+    good part of a second, and each test's server would otherwise make its own."""
+    from agwlab.sandbox.apiserver.tokens import _load_key
+
+    path = tmp_path_factory.mktemp("sa") / "sa.key"
+    _load_key(path)
+    return path.read_bytes()
+
+
 @pytest.fixture
-def apiserver(tmp_path: Path) -> Iterator[ApiServer]:
+def apiserver(tmp_path: Path, _signing_key: bytes) -> Iterator[ApiServer]:
     paths = SandboxPaths(tmp_path / "sandbox")
     paths.ensure()
+    key = paths.root / "pki" / "sa.key"  # where the API server keeps it (apiserver/app.py)
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_bytes(_signing_key)
+    key.chmod(0o600)
     store = Store(paths.store)
     token = secrets.token_hex(16)
     port = free_port()
