@@ -32,6 +32,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, TypeVar
 
 import httpx
@@ -39,7 +40,7 @@ import httpx
 from .errors import LabError
 from .lab import Lab
 from .manifests import Manifest, ManifestList
-from .names import DEFAULT_NAMES, LAB_LABEL, NOTES_IMAGE, Names
+from .names import DEFAULT_NAMES, LAB_LABEL, NOTES_IMAGE, NOTES_MCP_REQUIREMENT, Names
 from .wait import attempt
 from .wire import jsonrpc
 
@@ -48,6 +49,7 @@ __all__ = [
     "DEFAULT_RULES",
     "FETCHER_TARGET",
     "ISSUER",
+    "NOTES_SCRIPT",
     "NOTES_TARGET",
     "TOOLS_PATH",
     "CallOutcome",
@@ -61,6 +63,7 @@ __all__ = [
     "make_key",
     "notes_running",
     "notes_server",
+    "notes_source",
     "raw_initialize",
     "remove_policies",
     "token",
@@ -90,18 +93,53 @@ def _meta(name: str, namespace: str) -> dict[str, Any]:
 # --- the objects ------------------------------------------------------------------------
 
 
+NOTES_SCRIPT = "notes_server.py"
+"""The notes server's source file: the ConfigMap key and the file name the container runs."""
+
+
+def notes_source() -> str:
+    """The notes server's source, read from this package (the file the sandbox runs too)."""
+    return (resources.files("agwlab") / "sandbox" / "workloads" / NOTES_SCRIPT).read_text(encoding="utf-8")
+
+
 def notes_server(names: Names = DEFAULT_NAMES) -> ManifestList:
-    """The MCP notes server: Deployment and Service (Streamable HTTP at ``/mcp``, port 80 to 8000)."""
+    """The MCP notes server: its source in a ConfigMap, a Deployment and a Service.
+
+    The Deployment runs the stock ``python`` image. Its container installs the pinned ``mcp`` SDK
+    from PyPI, then runs the source mounted from the ConfigMap (Streamable HTTP at ``/mcp`` on port
+    8000, Service port 80). It is ready once port 8000 accepts connections, which is after the
+    install, so the Deployment is Available only when the server can answer.
+    """
     labels = {"app": names.notes}
+    text = notes_source()
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(names.notes, names.mcp_namespace),
+        "data": {NOTES_SCRIPT: text},
+    }
+    start = (f"pip install --quiet --no-cache-dir --disable-pip-version-check --root-user-action=ignore "
+             f"{NOTES_MCP_REQUIREMENT} && exec python /app/{NOTES_SCRIPT} --port 8000")
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": _meta(names.notes, names.mcp_namespace),
         "spec": {
             "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels},
-                         "spec": {"containers": [{"name": names.notes, "image": NOTES_IMAGE,
-                                                  "ports": [{"containerPort": 8000}]}]}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [{
+                        "name": names.notes,
+                        "image": NOTES_IMAGE,
+                        "command": ["sh", "-c", start],
+                        "ports": [{"name": "mcp", "containerPort": 8000}],
+                        "readinessProbe": {"tcpSocket": {"port": 8000}, "periodSeconds": 2},
+                        "volumeMounts": [{"name": "source", "mountPath": "/app", "readOnly": True}],
+                    }],
+                    "volumes": [{"name": "source", "configMap": {"name": names.notes}}],
+                },
+            },
         },
     }
     service = {
@@ -110,9 +148,15 @@ def notes_server(names: Names = DEFAULT_NAMES) -> ManifestList:
         "metadata": _meta(names.notes, names.mcp_namespace),
         "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8000, "protocol": "TCP"}]},
     }
+    source = text.splitlines()
+    head = source[:source.index('"""', 1) + 1] if '"""' in source[1:] else source[:20]
+    shown = {**config, "data": {NOTES_SCRIPT: "\n".join([*head, f"# ... {len(source) - len(head)} more lines: "
+                                                                   f"the whole file is applied"]) + "\n"}}
     return ManifestList([
-        Manifest(deployment, "The lab's own MCP server, written with the official mcp SDK; only the sandbox "
-                             "runs this image."),
+        Manifest(config, f"The server's source, {NOTES_SCRIPT} from the agwlab package; only its docstring "
+                         "is shown here.", shown=shown),
+        Manifest(deployment, "The stock Python image: the container installs the mcp SDK from PyPI, then runs "
+                             "the source from the ConfigMap."),
         Manifest(service),
     ])
 
@@ -152,8 +196,8 @@ def tools_route(names: Names = DEFAULT_NAMES) -> Manifest:
 def notes_running(lab: Lab) -> tuple[bool, str]:
     """Whether a notes server Pod is Running and ready, and what its Pods say (for a check).
 
-    On a real cluster the image ``agwlab.local/mcp-notes`` cannot be pulled: the detail then says
-    ``ImagePullBackOff``.
+    While the container installs the mcp SDK the Pod is Running but not ready; a Pod that cannot
+    reach PyPI restarts and the detail says ``CrashLoopBackOff``.
     """
     from . import kube
 

@@ -44,6 +44,7 @@ __all__ = [
     "MCP_SESSION_HEADER",
     "NAMESPACE_ENV",
     "NOTES_IMAGE",
+    "NOTES_MCP_REQUIREMENT",
     "OTLP_GRPC_PORT",
     "OTLP_HTTP_PORT",
     "PROXY_IMAGE",
@@ -61,8 +62,10 @@ AGENTGATEWAY_CRDS_CHART = "oci://cr.agentgateway.dev/charts/agentgateway-crds"
 PROXY_IMAGE = f"cr.agentgateway.dev/agentgateway:{TESTED_VERSION}"
 COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.127.0"
 FETCHER_IMAGE = "ghcr.io/peterj/mcp-website-fetcher:main"
-# The lab's own MCP notes server (notebook 09); only the sandbox runs this image.
-NOTES_IMAGE = "agwlab.local/mcp-notes:0.1.0"
+# The lab's own MCP notes server (notebook 09) runs in the stock Python image: the container
+# installs this mcp SDK release from PyPI at start and runs the server's source from a ConfigMap.
+NOTES_IMAGE = "python:3.12-slim"
+NOTES_MCP_REQUIREMENT = "mcp==2.3.0"
 
 # Where agentgateway's Helm chart installs the controller (not the learner's namespace).
 CONTROLLER_NAMESPACE = "agentgateway-system"

@@ -60,7 +60,8 @@ def test_every_manifest_is_valid_for_v141s_own_crds(key) -> None:  # type: ignor
     authz = admit_v141(mcpsec.authorization_policy(names).obj)["spec"]["backend"]["mcp"]["authorization"]
     assert authz["action"] == "Allow" and authz["policy"]["matchExpressions"] == list(mcpsec.DEFAULT_RULES)
     assert {(m.kind, m.namespace) for m in objects("mcp-tools", names=names)} == {
-        ("Deployment", "agwlab-erin"), ("Service", "agwlab-erin"), ("AgentgatewayBackend", "agwlab-erin"),
+        ("ConfigMap", "agwlab-erin"), ("Deployment", "agwlab-erin"), ("Service", "agwlab-erin"),
+        ("AgentgatewayBackend", "agwlab-erin"),
         ("HTTPRoute", "agwlab-erin")}
 
 

@@ -160,7 +160,8 @@ class Kubelet:
             log=podlog,
             cluster=self._cluster,
             home=self._paths,
-            extra={"files": self._mounted_files(run.namespace, pod, container)},
+            extra={"files": self._mounted_files(run.namespace, pod, container),
+                   "readinessProbe": container.get("readinessProbe")},
         )
 
     def _mounted_files(self, namespace: str, pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:

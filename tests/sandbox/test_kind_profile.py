@@ -103,3 +103,22 @@ def test_profile_cannot_change_under_a_running_sandbox(kind_sandbox) -> None:  #
     proc = subprocess.run([sys.executable, "-m", "agwlab", "sandbox", "up", "--profile", "default"], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 1 and "runs with profile kind" in proc.stderr and "sandbox down" in proc.stderr
+
+
+def test_the_notes_server_runs_from_the_stock_python_image(kind_kubectl) -> None:  # type: ignore[no-untyped-def]
+    """Notebook 09's notes server needs no lab-only image: python:3.12-slim plus a ConfigMap."""
+    from agwlab import mcpsec
+    from agwlab.manifests import to_yaml
+    from agwlab.names import Names
+
+    ns = "notes-on-kind"
+    kind_kubectl("create", "namespace", ns)
+    try:
+        kind_kubectl("apply", "-f", "-", input="---\n".join(
+            to_yaml(m.obj) for m in mcpsec.notes_server(Names(mcp_namespace=ns))))
+        kind_kubectl("rollout", "status", "deploy/mcp-notes", "-n", ns, "--timeout=60s")
+        pods = yaml.safe_load(kind_kubectl("get", "pods", "-n", ns, "-l", "app=mcp-notes", "-o", "yaml"))["items"]
+        assert [p["spec"]["containers"][0]["image"] for p in pods] == ["python:3.12-slim"]
+        assert "Uvicorn running on http://0.0.0.0:8000" in kind_kubectl("logs", "-n", ns, "deploy/mcp-notes")
+    finally:
+        kind_kubectl("delete", "namespace", ns, "--wait=false")

@@ -1,8 +1,8 @@
-"""The MCP notes server: a second MCP server for the lab, run as a child process of the sandbox.
+"""The MCP notes server: a second MCP server for the lab, in one self-contained file.
 
-It plays the container image ``agwlab.local/mcp-notes``: an MCP server built on the official
-``mcp`` SDK's :class:`~mcp.server.mcpserver.MCPServer`, named ``mcp-notes``, that keeps short
-notes in memory and serves them over Streamable HTTP at ``/mcp``. Three tools:
+An MCP server built on the official ``mcp`` SDK's :class:`~mcp.server.mcpserver.MCPServer`,
+named ``mcp-notes``, that keeps short notes in memory and serves them over Streamable HTTP at
+``/mcp``. Three tools:
 
 * ``list_notes``: every note, numbered;
 * ``add_note(text)``: keeps a note and says its number;
@@ -11,24 +11,23 @@ notes in memory and serves them over Streamable HTTP at ``/mcp``. Three tools:
 Notebook 09 puts it behind the same route as the website fetcher, so the gateway multiplexes
 two servers, and lets only some callers change notes.
 
-Run it as the kubelet does::
+The file imports nothing but the standard library and the ``mcp`` SDK (with the starlette and
+uvicorn it brings), so a stock ``python`` image runs it as it is: notebook 09 ships this very file
+in a ConfigMap, and the container installs the pinned ``mcp`` release and starts it::
 
-    python -m agwlab.sandbox.workloads.notes_server --host 127.64.1.5 --port 8000
+    pip install mcp==2.3.0 && python notes_server.py --port 8000
+
+The sandbox's kubelet runs the same file from the same ConfigMap with its own Python.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
-
-from ..procs import die_with_parent
-from .website_fetcher_pod import PARENT_ENV
 
 __all__ = ["MAX_NOTE", "MAX_NOTES", "SERVER_NAME", "Notes", "build_app", "build_server", "main"]
 
@@ -124,15 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
-    parent = os.environ.get(PARENT_ENV)
-    if parent:  # started as a sandbox Pod: go when the sandbox goes, even if it is SIGKILLed
-        die_with_parent()
-        if os.getppid() != int(parent):
-            sys.exit("the sandbox that started this Pod is gone")
-    from ..serving import IDLE_TIMEOUT, guarded_protocol
-
-    uvicorn.run(build_app(), host=args.host, port=args.port, log_level="info", use_colors=False,
-                http=guarded_protocol(), timeout_keep_alive=IDLE_TIMEOUT)
+    uvicorn.run(build_app(), host=args.host, port=args.port, log_level="info", use_colors=False)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import sys
 from ..procs import child_environment
 from ..runtime import PodContext, WorkloadFailed
 
-__all__ = ["PARENT_ENV", "SERVICES_ENV", "NotesWorkload", "WebsiteFetcherWorkload"]
+__all__ = ["PARENT_ENV", "SERVICES_ENV", "WebsiteFetcherWorkload"]
 
 SERVICES_ENV = "AGWLAB_CLUSTER_SERVICES"
 PARENT_ENV = "AGWLAB_SANDBOX_PID"
@@ -91,7 +91,7 @@ class WebsiteFetcherWorkload:
                 raise WorkloadFailed(
                     f"{self.NAME} exited with code {self._proc.returncode}; see the Pod log"
                 )
-            if await _answers(self._host, self._port, self.READY_PATH):
+            if await self._ready():
                 return
             await asyncio.sleep(0.1)
         waited = loop.time() - started
@@ -100,6 +100,9 @@ class WebsiteFetcherWorkload:
         raise WorkloadFailed(
             f"{self.NAME} did not answer on {self.url}{self.READY_PATH} after {waited:.0f}s ({cpu:.1f}s of CPU)"
         )
+
+    async def _ready(self) -> bool:
+        return await _answers(self._host, self._port, self.READY_PATH)
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.returncode is None
@@ -138,10 +141,3 @@ async def _answers(host: str, port: int, path: str) -> bool:
     finally:
         writer.close()
 
-
-class NotesWorkload(WebsiteFetcherWorkload):
-    """The MCP notes server (``notes_server.py``) as a Pod: Streamable HTTP at ``/mcp``."""
-
-    MODULE = "agwlab.sandbox.workloads.notes_server"
-    NAME = "mcp-notes"
-    READY_PATH = "/mcp"

@@ -1,0 +1,106 @@
+"""The stock ``python`` image in the sandbox: notebook 09's notes server Deployment (a ConfigMap with
+the server's source, a container that pip-installs the pinned mcp SDK and runs it) run with kubectl
+and the kubernetes client, ready as its readinessProbe says, and spoken to with the mcp SDK."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import secrets
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agwlab import mcpsec
+from agwlab.manifests import to_yaml
+from agwlab.names import NOTES_MCP_REQUIREMENT, Names
+from agwlab.sandbox.runtime import WorkloadFailed
+from agwlab.sandbox.workloads.python_image import parse_command
+from labtest import poll
+
+
+def _notes_yaml(namespace: str) -> str:
+    return "---\n".join(to_yaml(m.obj) for m in mcpsec.notes_server(Names(mcp_namespace=namespace)))
+
+
+@pytest.fixture
+def namespace(kubectl):  # type: ignore[no-untyped-def]
+    ns = f"pyimg-{secrets.token_hex(3)}"
+    kubectl("create", "namespace", ns)
+    yield ns
+    kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def test_the_notes_server_source_needs_only_the_stdlib_and_the_mcp_sdk() -> None:
+    """What the stock image has after ``pip install mcp==…``: the standard library, mcp and what it brings."""
+    tree = ast.parse(mcpsec.notes_source())
+    imported = {(n.module or "").split(".")[0] if isinstance(n, ast.ImportFrom) else a.name.split(".")[0]
+                for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                for a in (n.names if isinstance(n, ast.Import) else n.names[:1])}
+    assert all(not (isinstance(n, ast.ImportFrom) and n.level) for n in ast.walk(tree)), "no relative imports"
+    assert imported <= {"__future__", "argparse", "mcp", "starlette", "uvicorn"}
+    here = Path(__file__).parents[3] / "agwlab/sandbox/workloads/notes_server.py"
+    assert mcpsec.notes_source() == here.read_text(encoding="utf-8")
+
+
+def test_the_pinned_sdk_is_the_one_the_sandbox_runs() -> None:
+    import importlib.metadata
+
+    name, _, version = NOTES_MCP_REQUIREMENT.partition("==")
+    assert importlib.metadata.version(name) == version
+
+
+def test_commands_the_sandbox_cannot_run_faithfully_say_what_it_runs() -> None:
+    assert parse_command(["python", "/app/s.py", "--port", "1"]) == ([], ["/app/s.py", "--port", "1"])
+    for argv, says in ((["sh", "-c", "apt-get install x && python /app/s.py"], "cannot run 'apt-get install x'"),
+                       (["sh", "-c", "pip install mcp && exec python /app/s.py"], "exact pins"),
+                       (["sh", "-c", "pip install mcp==2.3.0"], "no `python SCRIPT`"),
+                       (["python", "-m", "http.server"], "no `python SCRIPT`")):
+        with pytest.raises(WorkloadFailed, match=says):
+            parse_command(argv)
+
+
+def test_the_notes_deployment_becomes_available_and_serves_mcp(kubectl, api_client, namespace) -> None:  # type: ignore[no-untyped-def]
+    from kubernetes import client
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    kubectl("apply", "-f", "-", input=_notes_yaml(namespace))
+    kubectl("rollout", "status", "deploy/mcp-notes", "-n", namespace, "--timeout=60s")
+    pod = client.CoreV1Api(api_client).list_namespaced_pod(namespace, label_selector="app=mcp-notes").items[0]
+    assert pod.spec.containers[0].image == "python:3.12-slim"
+    assert any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
+    log = kubectl("logs", "-n", namespace, "deploy/mcp-notes")
+    assert f"Requirement already satisfied: {NOTES_MCP_REQUIREMENT}" in log
+
+    async def tools() -> list[str]:
+        async with streamable_http_client(f"http://{pod.status.pod_ip}:8000/mcp") as (read, write), \
+                ClientSession(read, write) as session:
+            await session.initialize()
+            return sorted(t.name for t in (await session.list_tools()).tools)
+
+    assert asyncio.run(tools()) == ["add_note", "delete_note", "list_notes"]
+
+
+def test_a_pin_the_sandbox_does_not_have_crashes_the_container_and_says_why(kubectl, namespace) -> None:  # type: ignore[no-untyped-def]
+    docs = list(yaml.safe_load_all(_notes_yaml(namespace)))
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["command"][2] = container["command"][2].replace(NOTES_MCP_REQUIREMENT, "mcp==0.0.1")
+    kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    out = poll(lambda: (lambda s: s if "CrashLoopBackOff" in s else None)(
+        kubectl("describe", "pods", "-n", namespace, "-l", "app=mcp-notes")), what="the CrashLoopBackOff")
+    assert "mcp==0.0.1" in out and "not 0.0.1" in out
+
+
+def test_readiness_follows_the_probe(kubectl, namespace) -> None:  # type: ignore[no-untyped-def]
+    """A probe on a port nothing listens on keeps the Pod unready while the server itself runs."""
+    docs = list(yaml.safe_load_all(_notes_yaml(namespace)))
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["tcpSocket"]["port"] = 8001
+    kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    poll(lambda: "Uvicorn running" in kubectl.run("logs", "-n", namespace, "-l", "app=mcp-notes", check=False).stdout,
+         what="the server listening on 8000")
+    assert "0/1" in kubectl("get", "pods", "-n", namespace, "-l", "app=mcp-notes")
+    assert "0/1" in kubectl("get", "deploy", "mcp-notes", "-n", namespace)
