@@ -128,7 +128,11 @@ class PythonImageWorkload(WebsiteFetcherWorkload):
             raise WorkloadFailed(f"python: can't open file {script!r}: the sandbox runs scripts from ConfigMap "
                                  f"volumes only (mounted: {mounted})")
         kind, port, path = _probe_target(pod.extra.get("readinessProbe"), pod.ports)
-        self._root = Path(tempfile.mkdtemp(prefix="agwlab-pod-"))
+        # the container's files live in the sandbox's own directory (private to its user), not in /tmp
+        where = pod.home.root / "containers" if pod.home is not None else None
+        if where is not None:
+            where.mkdir(mode=0o700, exist_ok=True)
+        self._root = Path(tempfile.mkdtemp(prefix=f"{pod.namespace}.{pod.name}.", dir=where))
         for name, content in files.items():
             target = self._root / name.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
