@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import jwt
 import pytest
@@ -51,19 +52,22 @@ def test_a_valid_token_yields_its_claims_and_is_removed() -> None:
     assert lower is not None
 
 
-@pytest.mark.parametrize(("token", "reason"), [
-    ("abc", "the token header is malformed: Error(InvalidToken)"),
-    (_token(kid=""), "the token header does not specify a `kid`"),
-    (_token(kid="nope"), 'token uses the unknown key "nope"'),
-    (_token(exp=int(time.time()) - 3600), "the token is invalid or malformed: Error(ExpiredSignature)"),
-    (_token(exp=None), 'the token is invalid or malformed: Error(MissingRequiredClaim("exp"))'),
-    (_token(iss="https://other"), "the token is invalid or malformed: Error(InvalidIssuer)"),
-    (_token(aud="other"), "the token is invalid or malformed: Error(InvalidAudience)"),
-    (_token(key=ec.generate_private_key(ec.SECP256R1())), "the token is invalid or malformed: Error(InvalidSignature)"),
-])
-def test_a_bad_token_is_refused_with_v141s_reason(token: str, reason: str) -> None:
+# Tokens are made when each test runs, not at collection: a token made when pytest collects would
+# be past its `exp` by the time a long run reaches it.
+@pytest.mark.parametrize(("make", "reason"), [
+    (lambda: "abc", "the token header is malformed: Error(InvalidToken)"),
+    (lambda: _token(kid=""), "the token header does not specify a `kid`"),
+    (lambda: _token(kid="nope"), 'token uses the unknown key "nope"'),
+    (lambda: _token(exp=int(time.time()) - 3600), "the token is invalid or malformed: Error(ExpiredSignature)"),
+    (lambda: _token(exp=None), 'the token is invalid or malformed: Error(MissingRequiredClaim("exp"))'),
+    (lambda: _token(iss="https://other"), "the token is invalid or malformed: Error(InvalidIssuer)"),
+    (lambda: _token(aud="other"), "the token is invalid or malformed: Error(InvalidAudience)"),
+    (lambda: _token(key=ec.generate_private_key(ec.SECP256R1())),
+     "the token is invalid or malformed: Error(InvalidSignature)"),
+], ids=["not-a-jwt", "no-kid", "unknown-kid", "expired", "no-exp", "issuer", "audience", "signature"])
+def test_a_bad_token_is_refused_with_v141s_reason(make: Callable[[], str], reason: str) -> None:
     with pytest.raises(JwtFailure) as refused:
-        authenticate(_policy(), _bearer(token))
+        authenticate(_policy(), _bearer(make()))
     assert (refused.value.status, refused.value.message, refused.value.reason) == (
         401, f"authentication failure: {reason}", "JwtAuth")
 
