@@ -720,13 +720,14 @@ def cleanup(lab: Lab, *, timeout: float = 60) -> list[str]:
 
 def _own_objects(lab: Lab) -> list[tuple[str, str, str | None]]:
     """The lab's objects this learner owns: all of them in the docs' layout; in a learner's own
-    namespace only those in it (the shared collector is the instructor's, and a namespaced
-    learner may have no permission outside their namespace)."""
+    namespace only those in it (a namespaced learner may have no permission outside it), and
+    not the key Secret a workshop's instructor placed there (theirs, and not even readable)."""
     objects = lab_objects(lab.names)
     if lab.names == DEFAULT_NAMES:
         return objects
-    mine = {lab.names.namespace, lab.names.mcp_namespace}
-    return [o for o in objects if o[2] in mine]
+    mine = {lab.names.namespace, lab.names.mcp_namespace, lab.names.telemetry_namespace}
+    placed = lab.placed_secret()
+    return [o for o in objects if o[2] in mine and not (o[0] == "Secret" and o[1] == placed)]
 
 
 def leftovers(lab: Lab) -> list[str]:

@@ -162,6 +162,21 @@ def test_the_placed_key_works_but_cannot_be_read(attendees):
     assert out.stdout.strip() == "no"
 
 
+def test_cleanup_leaves_the_placed_key_alone(attendees, monkeypatch):
+    monkeypatch.setenv("AGWLAB_TARGET", "cluster")
+    monkeypatch.delenv("AGWLAB_NAMESPACE", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(attendees["carol"]))
+    carol = connect()
+    assert carol.placed_secret() == "anthropic-secret"
+    assert carol.api_key().source == "placed" and KEY not in repr(carol.api_key())
+    lines = stages.cleanup(carol)  # nothing of hers is there yet; above all, no 403 on the Secret
+    assert not any("secret/" in line for line in lines), lines
+    assert stages.leftovers(carol) == []
+    admin = client.CoreV1Api(config.new_client_from_config(
+        config_file=str(Path(os.environ["AGWLAB_HOME"]) / "sandbox" / "kubeconfig")))
+    assert admin.read_namespaced_secret("anthropic-secret", "agwlab-carol").data["Authorization"]
+
+
 def test_progress_is_recorded_per_attendee_and_reset_touches_one(attendees, monkeypatch):
     monkeypatch.setenv("AGWLAB_TARGET", "cluster")
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
