@@ -30,7 +30,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from .errors import LabError
 from .names import LAB_LABEL, Names
 from .progress import PROGRESS_CONFIGMAP, read_progress
 from .secrets import PLACED_KEY
+from .wait import attempt
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -249,19 +249,19 @@ def create(lab: Lab, names: Sequence[str], *, api_key: str | None = None, out_di
 
 
 def _token(lab: Lab, name: str, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
+    def look() -> tuple[bool, str]:
         secret = kube.get(lab, "Secret", TOKEN_SECRET, namespace_for(name), missing_ok=True)
         if secret is None:
             raise LabError(f"there is no attendee {name!r}: create it first (python -m agwlab workshop create "
                            f"{name})")
-        token = (secret.get("data") or {}).get("token")
-        if token:
-            return base64.b64decode(token).decode()
-        if time.monotonic() >= deadline:
-            raise LabError(f"the token of attendee {name!r} did not appear within {timeout:.0f}s: Kubernetes fills "
-                           f"Secret {TOKEN_SECRET} in {namespace_for(name)}; check the controller manager is running")
-        time.sleep(0.2)
+        token = (secret.get("data") or {}).get("token") or ""
+        return bool(token), token
+
+    done, token = attempt(look, timeout=timeout, interval=0.2)
+    if not done:
+        raise LabError(f"the token of attendee {name!r} did not appear within {timeout:.0f}s: Kubernetes fills "
+                       f"Secret {TOKEN_SECRET} in {namespace_for(name)}; check the controller manager is running")
+    return base64.b64decode(token).decode()
 
 
 def kubeconfig(lab: Lab, name: str, *, out_dir: Path | None = None, timeout: float = 30) -> Path:
