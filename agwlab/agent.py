@@ -24,17 +24,15 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import html
 import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, Self, cast
 
+from .aio import run_sync
 from .llm import ROUTE_PATH, new_traceparent
 from .redaction import redact
 from .wait import attempt
@@ -64,7 +62,6 @@ __all__ = [
 DEFAULT_MAX_STEPS = 6
 MCP_PATH = "/mcp"
 _PREVIEW = 160
-T = TypeVar("T")
 
 
 class _AcceptedDelete(logging.Filter):
@@ -275,16 +272,6 @@ def openai_tool(tool: Any) -> dict[str, Any]:
 # --- plumbing: one trace, every request counted ---------------------------------------
 
 
-def _in_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine to completion, also from inside Jupyter's running event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make())
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(make())).result()
-
-
 def _http_client(traceparent: str, record: AgentRun | None, timeout: float) -> httpx2.AsyncClient:
     """An HTTP client that sends ``traceparent`` and writes each request into ``record``."""
     import httpx2
@@ -380,7 +367,7 @@ def list_tools(lab: Lab, *, timeout: float = 30) -> list[dict[str, Any]]:
         ):
             return [openai_tool(tool) for tool in await t.list()]
 
-    return _in_thread(go)
+    return run_sync(go)
 
 
 def run(
@@ -495,7 +482,7 @@ def run(
             record.stopped = "step_limit"
             return record
 
-    return _in_thread(go)
+    return run_sync(go)
 
 
 # --- what the gateway counted ---------------------------------------------------------

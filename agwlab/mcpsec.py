@@ -25,8 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
 import logging
 import time
@@ -37,6 +35,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from .aio import run_sync
 from .errors import LabError
 from .lab import Lab
 from .manifests import Manifest, ManifestList
@@ -349,16 +348,6 @@ def authorization_policy(names: Names = DEFAULT_NAMES, rules: Sequence[str] = DE
 # --- clients ----------------------------------------------------------------------------
 
 
-def _in_thread(make: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine to completion, also from inside Jupyter's running event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make())  # type: ignore[arg-type]
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(make())).result()  # type: ignore[arg-type]
-
-
 @dataclass
 class RawAnswer:
     """What the gateway answered a plain HTTP ``initialize`` (the token's fate before any MCP)."""
@@ -458,7 +447,7 @@ def list_tools(lab: Lab, tok: Token | None = None, *, timeout: float = 30) -> li
     async def use(session: Any) -> list[str]:
         return [t.name for t in (await session.list_tools()).tools]
 
-    return _in_thread(lambda: _with_session(lab, tok, use, timeout))
+    return run_sync(lambda: _with_session(lab, tok, use, timeout))
 
 
 def call_tool(lab: Lab, tok: Token | None, name: str, arguments: dict[str, Any] | None = None, *,
@@ -474,7 +463,7 @@ def call_tool(lab: Lab, tok: Token | None, name: str, arguments: dict[str, Any] 
         text = "\n".join(getattr(c, "text", "") for c in result.content if getattr(c, "text", ""))
         return CallOutcome(name, text=text, is_error=bool(result.is_error))
 
-    return _in_thread(lambda: _with_session(lab, tok, use, timeout))
+    return run_sync(lambda: _with_session(lab, tok, use, timeout))
 
 
 def wait_until(probe: Callable[[], T], ok: Callable[[T], bool], *, timeout: float = 30, interval: float = 0.5) -> T:
