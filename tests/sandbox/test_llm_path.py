@@ -32,7 +32,13 @@ def test_seed_gateway_is_programmed_with_an_address(kubectl, gateway: str) -> No
     gw = json.loads(kubectl("get", "gateway", "agentgateway-route", "-n", NS, "-o", "json"))
     conds = {c["type"]: c["status"] for c in gw["status"]["conditions"]}
     assert conds == {"Accepted": "True", "Programmed": "True"}
-    assert gw["status"]["listeners"][0]["attachedRoutes"] == 1
+    # the seed's route, plus whatever routes earlier tests left on this Gateway in the session sandbox
+    routes = json.loads(kubectl("get", "httproute", "-A", "-o", "json"))["items"]
+    attached = [r for r in routes
+                if any(p.get("name") == "agentgateway-route" and p.get("namespace", r["metadata"]["namespace"]) == NS
+                       for p in r["spec"].get("parentRefs", []))]
+    assert "claude" in {r["metadata"]["name"] for r in attached}
+    assert gw["status"]["listeners"][0]["attachedRoutes"] == len(attached)
     svc = json.loads(kubectl("get", "svc", "agentgateway-route", "-n", NS, "-o", "json"))
     assert svc["spec"]["type"] == "LoadBalancer"
     assert svc["status"]["loadBalancer"]["ingress"][0]["ip"] == gw["status"]["addresses"][0]["value"]
