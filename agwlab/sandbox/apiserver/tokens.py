@@ -158,7 +158,7 @@ class ServiceAccountTokens:
             ns = bound.get("namespace", "")
             name = (bound.get("serviceaccount") or {}).get("name", "")
             uid = (bound.get("serviceaccount") or {}).get("uid", "")
-            holder = ("none",)  # type: ignore[assignment]
+            holder = ("none", "", "", "")
             until = float(claims.get("exp", 0))
         check = ("sa", ns, name, uid, holder)
         if not self._still_there(check):

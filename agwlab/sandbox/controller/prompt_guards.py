@@ -28,10 +28,11 @@ Example:
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from ..proxy.config import GatewayConfig, Rule
 from ..proxy.guardrails import BUILTINS, DEFAULT_REJECTION, Guard, PromptGuard, RegexRules
+from ..proxy.guardrails import Rule as GuardRule
 
 __all__ = ["attach_prompt_guards", "prompt_guard_errors", "reconcile_prompt_guards", "translate"]
 
@@ -46,10 +47,10 @@ def _guard(entry: dict[str, Any]) -> Guard:
     body = str(custom["message"]).encode() if custom.get("message") is not None else DEFAULT_REJECTION
     regex = entry.get("regex")
     if regex is not None:
-        rules = tuple(("regex", str(m)) for m in regex.get("matches") or ()) + tuple(
+        rules: tuple[GuardRule, ...] = tuple(("regex", str(m)) for m in regex.get("matches") or ()) + tuple(
             ("builtin", str(b)) for b in regex.get("builtins") or () if b in BUILTINS)
-        action = "Reject" if regex.get("action") == "Reject" else "Mask"
-        return Guard("regex", RegexRules(action, rules), status=status, body=body)  # type: ignore[arg-type]
+        action: Literal["Mask", "Reject"] = "Reject" if regex.get("action") == "Reject" else "Mask"
+        return Guard("regex", RegexRules(action, rules), status=status, body=body)
     kind = next((k for k in _SERVICE_GUARDS if entry.get(k) is not None), "unknown")
     fail_open = kind == "webhook" and (entry.get("webhook") or {}).get("failureMode") == "FailOpen"
     return Guard(kind, status=status, body=body, fail_open=fail_open)

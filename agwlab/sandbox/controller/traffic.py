@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from ..proxy.policies import (
     JwtAuthentication,
@@ -40,11 +40,12 @@ TrafficTargets = dict[tuple[str, str, str, str], TrafficPolicies]
 
 def local_limit(policy: str, entry: dict[str, Any], condition: str | None = None) -> LocalRateLimit:
     """One ``local`` rate-limit entry as the proxy's bucket (see the module docstring)."""
+    kind: Literal["requests", "tokens"]
     if entry.get("requests") is not None:
         kind, amount = "requests", int(entry["requests"])
     else:
         kind, amount = "tokens", int(entry.get("tokens") or 0)
-    return LocalRateLimit(policy=policy, kind=kind, max_tokens=amount + int(entry.get("burst") or 0),  # type: ignore[arg-type]
+    return LocalRateLimit(policy=policy, kind=kind, max_tokens=amount + int(entry.get("burst") or 0),
                           tokens_per_fill=amount, fill_interval=_UNITS.get(entry.get("unit", ""), 1.0),
                           condition=condition)
 

@@ -409,11 +409,11 @@ async def _streamable_post(
         return await _stateless_message(request, ctx, backend, state, message, hook, _authorizer(request, ctx))
     if not session_id:
         return _reject(ctx, 400, "mcp: session header is required for non-initialize requests")
-    session = gateway.sessions.get(session_id)  # type: ignore[assignment]
-    if session is None:
+    live = gateway.sessions.get(session_id)
+    if live is None:
         ctx.log["mcp.session.id"] = session_id
         return _reject(ctx, 404, "mcp: session not found")
-    return await _in_session(ctx, state, session, session_id, message, hook, _authorizer(request, ctx))
+    return await _in_session(ctx, state, live, session_id, message, hook, _authorizer(request, ctx))
 
 
 async def _in_session(
@@ -506,9 +506,10 @@ async def _legacy_sse(
     if not sid:
         return _reject(ctx, 422, "mcp: sessionId query parameter is required")
     ctx.log["mcp.session.id"] = sid
-    session = gateway.sessions.get_local(sid)  # type: ignore[assignment]
-    if session is None:
+    live = gateway.sessions.get_local(sid)
+    if live is None:
         return _reject(ctx, 404, "mcp: session not found")
+    session = live
     message = await _read_message(request, ctx)
     if isinstance(message, Response):
         return message
