@@ -7,8 +7,11 @@ provider is left out (``eviction.duration``, longer each time it fails again). A
 ``AgentgatewayPolicy`` adds ``traffic.retry`` (try again, picking the provider afresh) and
 ``traffic.timeouts``.
 
-In the sandbox, :func:`outage` tells the Claude stand-in to fail one model for a while, so the
-first provider can be made to fail on demand.
+:func:`outage` makes the first provider fail for a while. In the sandbox it tells the Claude
+stand-in to answer an error for one model. Where there is no stand-in (a cluster that talks to the
+real Anthropic API) it patches the failover backend instead: the provider asks for a model that
+Anthropic does not have (``404 not_found_error``) and its ``unhealthyCondition`` counts a 404, until
+the outage ends (a timer in this kernel, or :func:`end_outage`) and the patch is taken back.
 
 Example:
     >>> backend = failover_backend()
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import html
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,11 +44,13 @@ __all__ = [
     "BACKUP_MODEL",
     "FAILOVER_PATH",
     "PRIMARY_MODEL",
+    "REFUSED_MODEL",
     "Sample",
     "answers_by_model",
     "end_outage",
     "failover_backend",
     "failover_route",
+    "first_failover",
     "outage",
     "retry_policy",
     "sample",
@@ -54,7 +60,11 @@ __all__ = [
 PRIMARY_MODEL = "claude-sonnet-4-5-20250929"
 BACKUP_MODEL = "claude-haiku-4-5-20251001"
 FAILOVER_PATH = "/failover"
-_STANDIN = ("agwlab-system", "anthropic-standin:443")
+REFUSED_MODEL = "claude-agwlab-outage"
+"""A model id Anthropic's API does not have: it answers ``404 not_found_error`` for it."""
+STANDIN = "agwlab-system/anthropic-standin:443"
+_RESTORE = "agwlab.dev/outage-restore"
+_TIMERS: dict[tuple[str, str], threading.Timer] = {}
 
 
 def _meta(name: str, names: Names) -> dict[str, Any]:
@@ -109,9 +119,13 @@ def failover_route(names: Names = DEFAULT_NAMES) -> Manifest:
     })
 
 
-def retry_policy(names: Names = DEFAULT_NAMES, *, attempts: int = 1, codes: tuple[int, ...] = (429, 500, 503, 529),
+def retry_policy(names: Names = DEFAULT_NAMES, *, attempts: int = 1, codes: tuple[int, ...] = (404, 429, 500, 503, 529),
                  backoff: str = "100ms", timeout: str = "30s") -> Manifest:
-    """An AgentgatewayPolicy on the failover route: retries and a request timeout."""
+    """An AgentgatewayPolicy on the failover route: retries and a request timeout.
+
+    ``404`` is among the default codes for :func:`outage` where there is no stand-in: there the
+    failing provider asks for a model Anthropic does not have.
+    """
     return Manifest({
         "apiVersion": "agentgateway.dev/v1alpha1",
         "kind": "AgentgatewayPolicy",
@@ -127,44 +141,179 @@ def retry_policy(names: Names = DEFAULT_NAMES, *, attempts: int = 1, codes: tupl
     })
 
 
-def _standin_call(lab: Lab, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+def _standin_call(lab: Lab, method: str, body: dict[str, Any] | None = None, *,
+                  standin: str = STANDIN) -> dict[str, Any]:
     """Talk to the sandbox's Claude stand-in through the API server's service proxy."""
-    namespace, service = _STANDIN
+    namespace, service = standin.split("/", 1)
     client = lab.api_client
     # what `kubectl create --raw <path> -f outage.json` does: a request through the service proxy
     path = f"/api/v1/namespaces/{namespace}/services/{service}/proxy/agwlab/outage"
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     method_, url, headers, body_, _ = client.param_serialize(method, path, header_params=headers, body=body,
                                                              auth_settings=["BearerToken"])
-    response = client.call_api(method_, url, header_params=headers, body=body_)
-    response.read()
+    try:
+        response = client.call_api(method_, url, header_params=headers, body=body_)
+        response.read()
+    except Exception as exc:  # the API server could not be reached: no outage control there either
+        raise LabError(f"the Claude stand-in's outage control could not be reached ({exc})") from None
     if response.status >= 300:
         raise LabError(f"the Claude stand-in's outage control answered {response.status} "
                        f"({(response.data or b'').decode('utf-8', 'replace')[:200]}): outages need the sandbox's "
-                       f"stand-in (Service {service.split(':')[0]} in {namespace}); on a cluster with the real API, "
-                       "make the first provider fail another way, e.g. point it at a host that does not answer")
+                       f"stand-in (Service {service.split(':')[0]} in {namespace})")
     answer: dict[str, Any] = json.loads(response.data or b"{}")
     return answer
 
 
-def outage(lab: Lab, *, model: str = PRIMARY_MODEL, status: int = 529, seconds: float = 10) -> dict[str, Any]:
-    """Make the sandbox's Claude stand-in answer ``status`` for ``model`` for ``seconds``.
+def outage(lab: Lab, *, model: str = PRIMARY_MODEL, status: int = 529, seconds: float = 10,
+           standin: str | None = STANDIN, timeout: float = 60) -> dict[str, Any]:
+    """Make the provider of ``model`` fail for ``seconds``.
 
-    ``529`` is Anthropic's ``overloaded_error``, ``500`` its ``api_error``, ``429`` its
-    ``rate_limit_error`` (with ``retry-after: 10``).
+    In the sandbox (talking to its stand-in) the Claude stand-in answers ``status`` for ``model``: ``529`` is Anthropic's
+    ``overloaded_error``, ``500`` its ``api_error``, ``429`` its ``rate_limit_error`` (with
+    ``retry-after: 10``). It returns at once and sends nothing.
+
+    Where there is no stand-in, or the sandbox is switched to the real API, the failover backend's provider for ``model`` is
+    patched to ask for :data:`REFUSED_MODEL`, which Anthropic answers with ``404``, and its
+    ``unhealthyCondition`` is widened to count a 404. The proxy takes a moment to pick up a change,
+    so requests are sent to the failover route until one is not answered by ``model``: that request
+    is the one that met the failure (a 404, or with a retry policy the backup's answer to the second
+    try). They are returned under ``"sent"``, so the first failure is not lost. A timer in this kernel
+    takes the patch back ``seconds`` later (:func:`end_outage` does at once).
+
+    Args:
+        standin: ``namespace/service:port`` of the stand-in's outage control, ``None`` to skip it.
+        timeout: how long to wait for the proxy to pick up the patch (real API only).
+
+    Returns:
+        ``{"outages": [{"model", "status", ...}], "sent": Sample}``; ``status`` is what the failure
+        answers (``404`` on the real API), ``"sent"`` is empty in the sandbox.
 
     Raises:
-        LabError: there is no stand-in (a cluster that talks to the real API).
+        LabError: no stand-in and no failover backend with a provider for ``model``, or the proxy did
+            not pick up the patch within ``timeout``.
     """
-    return _standin_call(lab, "POST", {"model": model, "status": status, "seconds": seconds})
+    if standin is not None and _upstream_is_standin(lab):
+        try:
+            shown = _standin_call(lab, "POST", {"model": model, "status": status, "seconds": seconds},
+                                  standin=standin)
+            return {**shown, "sent": Sample()}
+        except LabError:
+            pass  # no stand-in: the real API
+    return _refuse_model(lab, model, seconds, timeout)
 
 
-def end_outage(lab: Lab) -> dict[str, Any]:
-    """End every outage of the stand-in at once (nothing to do where there is no stand-in)."""
-    try:
-        return _standin_call(lab, "DELETE")
-    except LabError:
-        return {"outages": []}
+def _upstream_is_standin(lab: Lab) -> bool:
+    """False where the gateway talks to the real API, even if a stand-in is there (the sandbox's switch)."""
+    from .models import _sandbox_upstream
+
+    return _sandbox_upstream(lab) == "standin"
+
+
+def _restore_key(lab: Lab) -> tuple[str, str]:
+    return lab.names.namespace, lab.names.failover_backend
+
+
+def _patch_backend(lab: Lab, body: dict[str, Any]) -> None:
+    from . import kube
+
+    resource = kube._resource(lab, "AgentgatewayBackend")
+    ns, name = _restore_key(lab)
+    lab.dynamic.patch(resource, body=body, name=name, namespace=ns, content_type="application/merge-patch+json")
+
+
+def _refuse_model(lab: Lab, model: str, seconds: float, timeout: float) -> dict[str, Any]:
+    from . import kube
+
+    ns, name = _restore_key(lab)
+    backend = kube.get(lab, "AgentgatewayBackend", name, ns, missing_ok=True)
+    groups = ((backend or {}).get("spec") or {}).get("ai", {}).get("groups") or []
+    found = [(g, p) for g, group in enumerate(groups) for p, provider in enumerate(group.get("providers") or [])
+             if (provider.get("anthropic") or {}).get("model") == model]
+    if backend is None or not found:
+        raise LabError(f"no Claude stand-in to fail {model}, and no AgentgatewayBackend {name} in {ns} with a "
+                       f"provider for it: apply resilience.failover_backend(lab.names) first (Step 1)")
+    _cancel_timer(lab)
+    annotations = backend["metadata"].get("annotations") or {}
+    g, p = found[0]
+    provider = groups[g]["providers"][p]
+    if _RESTORE not in annotations:
+        annotations = {_RESTORE: json.dumps({"group": g, "provider": p, "was": provider})}
+    patched = json.loads(json.dumps(provider))
+    patched["anthropic"]["model"] = REFUSED_MODEL
+    health = patched.setdefault("policies", {}).setdefault("health", {})
+    condition = health.get("unhealthyCondition") or "response.code >= 500"
+    if "404" not in condition:
+        health["unhealthyCondition"] = f"{condition} || response.code == 404"
+    groups[g]["providers"][p] = patched
+    _patch_backend(lab, {"metadata": {"annotations": annotations}, "spec": {"ai": {"groups": groups}}})
+    sent = Sample()
+    start = time.monotonic()
+
+    def met() -> tuple[bool, None]:
+        one = sample(lab, 1)
+        one.rows[0]["n"] = len(sent.rows) + 1
+        one.rows[0]["at"] = f"{time.monotonic() - start:4.1f}s"
+        sent.rows.extend(one.rows)
+        sent.results.extend(one.results)
+        result = one.results[0]
+        return not (result.ok and result.model == model), None
+
+    in_force, _ = attempt(met, timeout=timeout, interval=0.5)
+    if not in_force:
+        end_outage(lab, standin=None)
+        raise LabError(f"the proxy still sent every request to {model} {timeout:g}s after the patch; the patch "
+                       f"is taken back. Look at kubectl get agbe {name} -n {ns} -o yaml and the proxy's log")
+    timer = threading.Timer(seconds, _end_patch, args=(lab,))
+    timer.daemon = True
+    _TIMERS[_restore_key(lab)] = timer
+    timer.start()
+    return {"outages": [{"model": model, "status": 404, "seconds": seconds, "via": f"model {REFUSED_MODEL}"}],
+            "sent": sent}
+
+
+def _cancel_timer(lab: Lab) -> None:
+    timer = _TIMERS.pop(_restore_key(lab), None)
+    if timer is not None:
+        timer.cancel()
+
+
+def _end_patch(lab: Lab) -> None:
+    """Take back what :func:`outage` patched into the failover backend, if anything."""
+    from . import kube
+
+    _cancel_timer(lab)
+    ns, name = _restore_key(lab)
+    backend = kube.get(lab, "AgentgatewayBackend", name, ns, missing_ok=True)
+    note = ((backend or {}).get("metadata") or {}).get("annotations", {}).get(_RESTORE) if backend else None
+    if backend is None or not note:
+        return
+    restore = json.loads(note)
+    groups = backend["spec"]["ai"]["groups"]
+    groups[restore["group"]]["providers"][restore["provider"]] = restore["was"]
+    _patch_backend(lab, {"metadata": {"annotations": {_RESTORE: None}}, "spec": {"ai": {"groups": groups}}})
+
+
+def end_outage(lab: Lab, *, standin: str | None = STANDIN) -> dict[str, Any]:
+    """End every outage at once: the stand-in's, and a patched failover backend's (real API)."""
+    _end_patch(lab)
+    if standin is not None and _upstream_is_standin(lab):
+        try:
+            return _standin_call(lab, "DELETE", standin=standin)
+        except LabError:
+            pass
+    return {"outages": []}
+
+
+def first_failover(sent: Sample, model: str = PRIMARY_MODEL) -> llm.ChatResult:
+    """The first request in ``sent`` that ``model`` did not answer (an error, or another model's answer).
+
+    Raises:
+        LabError: ``model`` answered every request.
+    """
+    for result in sent.results:
+        if not (result.ok and result.model == model):
+            return result
+    raise LabError(f"{model} answered every request: the outage was not in force yet. Run the step again")
 
 
 @dataclass
@@ -183,6 +332,11 @@ class Sample:
         import pandas as pd
 
         return pd.DataFrame(self.rows)
+
+    def __add__(self, other: Sample) -> Sample:
+        """Both samples' requests, one after the other, numbered afresh."""
+        rows = [{**row, "n": n} for n, row in enumerate(self.rows + other.rows, start=1)]
+        return Sample(rows, self.results + other.results)
 
     def __str__(self) -> str:
         return self.frame.to_string(index=False) if self.rows else "no requests"
