@@ -4,6 +4,13 @@ The controller calls :meth:`Kubelet.sync` with every Pod after each reconcile. N
 get a loopback Pod IP and their workload is started; Pods that are gone are stopped;
 a workload that dies is restarted with a back-off, as ``restartPolicy: Always`` does,
 and the Pod's ``restartCount`` goes up.
+
+A container with a ``readinessProbe`` whose workload leaves readiness to the kubelet
+(``READINESS_BY_KUBELET``) runs, and is ``Running`` and started, before it is ready: the
+kubelet probes it every ``periodSeconds`` for as long as it runs and flips the Pod's Ready
+condition after ``successThreshold`` successes or ``failureThreshold`` failures in a row.
+A failing readiness probe never restarts the container; it records ``Unhealthy`` Events and
+keeps the Pod out of its Services' endpoints.
 """
 
 from __future__ import annotations
@@ -16,11 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cluster import Cluster
-from .events import record_event
+from .events import record_event, repeat_event
 from .images import KNOWN_IMAGES, lookup
 from .network import AddressBlock
 from .paths import SandboxPaths
 from .podlogs import PodLog
+from .probes import Probe, run_probe
 from .runtime import PodContext, Workload
 from .store import now_rfc3339 as now
 
@@ -31,6 +39,7 @@ log = logging.getLogger("agwlab.sandbox.kubelet")
 NODE_NAME = "agwlab-sandbox"
 START_TIMEOUT = 30.0
 MAX_BACKOFF = 10.0
+_FAST_PROBE = 0.25  # seconds between looks at a container that has not been ready yet
 
 
 @dataclass
@@ -49,6 +58,7 @@ class _PodRun:
     waiting: tuple[str, str] | None = None  # (reason, message)
     last_terminated: dict[str, Any] | None = None
     logs: list[PodLog] = field(default_factory=list)
+    events: dict[tuple[str, str], str] = field(default_factory=dict)  # (reason, message) -> Event name
 
 
 class Kubelet:
@@ -233,15 +243,26 @@ class Kubelet:
                 continue
             run.started_at = now()
             run.waiting = None
-            run.ready = True
-            container = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name", "main")
+            spec = ((pod.get("spec") or {}).get("containers") or [{}])[0]
+            readiness = spec.get("readinessProbe")
+            probed = isinstance(readiness, dict) and bool(getattr(workload, "READINESS_BY_KUBELET", False))
+            run.ready = not probed
+            container = spec.get("name", "main")
             self._event(pod, "Pulled", f'Container image "{run.image}" already present on machine')
             self._event(pod, "Created", f"Created container: {container}")
             self._event(pod, "Started", f"Started container {container}")
             self._report(run)
             started = time.monotonic()
-            while not run.stopping and workload.alive():
-                await asyncio.sleep(0.2)
+            prober = (asyncio.get_running_loop().create_task(self._probe_readiness(run, pod, readiness, spec))
+                      if probed and isinstance(readiness, dict) else None)
+            try:
+                while not run.stopping and workload.alive():
+                    await asyncio.sleep(0.2)
+            finally:
+                if prober is not None:
+                    prober.cancel()
+                    with contextlib.suppress(BaseException):
+                        await prober
             if run.stopping:
                 return
             # the container died on its own: restart it, as restartPolicy Always does
@@ -258,6 +279,39 @@ class Kubelet:
             self._report(run)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _probe_readiness(self, run: _PodRun, pod: dict[str, Any], readiness: dict[str, Any],
+                               container: dict[str, Any]) -> None:
+        """Probe a running container's readiness until it stops, as the kubelet's prober worker does."""
+        try:
+            probe = Probe.parse(readiness, list(container.get("ports") or []))
+        except ValueError as e:
+            self._event(pod, "Unhealthy", f"Readiness probe errored: {e}", type="Warning", run=run)
+            return
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(probe.initial_delay)
+        last: bool | None = None
+        streak = 0
+        succeeded_once = False
+        while not run.stopping:
+            tick = loop.time() + probe.period
+            failure = await run_probe(probe, run.ip)
+            # until the first success, look again within the period, so that a container becomes ready
+            # when it starts answering rather than up to a period later; it still counts as one probe
+            while failure is not None and not succeeded_once and loop.time() < tick - _FAST_PROBE:
+                await asyncio.sleep(_FAST_PROBE)
+                failure = await run_probe(probe, run.ip)
+            ok = failure is None
+            succeeded_once = succeeded_once or ok
+            streak = streak + 1 if ok == last else 1
+            last = ok
+            if failure is not None:
+                self._event(pod, "Unhealthy", f"Readiness probe failed: {failure}", type="Warning", run=run)
+            threshold = probe.success_threshold if ok else probe.failure_threshold
+            if ok != run.ready and streak >= threshold:
+                run.ready = ok
+                self._report(run)
+            await asyncio.sleep(max(0.0, tick - loop.time()))
 
     async def _stop(self, run: _PodRun) -> None:
         if run.task:
@@ -276,10 +330,17 @@ class Kubelet:
             self.on_change()
 
     def _event(self, pod: dict[str, Any], reason: str, message: str, *, type: str = "Normal",
-               component: str = "kubelet") -> None:
-        current = self._store.get("", "pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
+               component: str = "kubelet", run: _PodRun | None = None) -> None:
+        """Record an Event about ``pod``; with ``run``, a repeat of the same Event counts up instead."""
+        namespace = pod["metadata"]["namespace"]
+        previous = run.events.get((reason, message)) if run is not None else None
+        if previous is not None and repeat_event(self._store, namespace, previous, component=component):
+            return
+        current = self._store.get("", "pods", namespace, pod["metadata"]["name"])
         if current is not None and current["metadata"]["uid"] == pod["metadata"]["uid"]:
-            record_event(self._store, current, reason, message, type=type, component=component)
+            name = record_event(self._store, current, reason, message, type=type, component=component)
+            if run is not None and name is not None:
+                run.events[(reason, message)] = name
 
     def _report(self, run: _PodRun) -> None:
         """Write the Pod's status as a kubelet would."""

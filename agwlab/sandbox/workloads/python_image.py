@@ -11,8 +11,9 @@ them. It understands the commands a lab manifest uses for this image and nothing
 match what the sandbox's Python has installed (a different pin fails the container with a message
 saying both versions, instead of running something else than the manifest asks for). The process
 runs in a child (``script_runner.py``) that binds ``0.0.0.0`` to the Pod's IP, as the Pod's network
-namespace would. The Pod is ready when its ``readinessProbe`` (``tcpSocket`` or ``httpGet``)
-succeeds, or as soon as it runs when it has none, as on a real node.
+namespace would. The container runs as soon as its process does; the kubelet then probes its
+``readinessProbe`` (``tcpSocket`` or ``httpGet``) for as long as it runs, or counts it ready at
+once when it has none, as on a real node.
 
 Example:
     >>> parse_command(["sh", "-c", "pip install --quiet mcp==2.3.0 && exec python /app/s.py --port 8000"])
@@ -29,11 +30,10 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from ..procs import child_environment
 from ..runtime import PodContext, WorkloadFailed
-from .website_fetcher_pod import PARENT_ENV, SERVICES_ENV, WebsiteFetcherWorkload, _answers
+from .website_fetcher_pod import PARENT_ENV, SERVICES_ENV, WebsiteFetcherWorkload, _container_port
 
 __all__ = ["PythonImageWorkload", "parse_command"]
 
@@ -92,33 +92,17 @@ def _check_pins(pins: list[str]) -> list[str]:
     return lines
 
 
-def _probe_target(probe: dict[str, Any] | None, ports: list[dict[str, Any]]) -> tuple[str, int | None, str]:
-    """``(kind, port, path)`` of a readinessProbe; kind is ``none``, ``tcp`` or ``http``."""
-    if not probe:
-        return "none", None, ""
-    for kind, key in (("tcp", "tcpSocket"), ("http", "httpGet")):
-        if key in probe:
-            port = probe[key].get("port")
-            if isinstance(port, str) and not port.isdigit():
-                port = next((p.get("containerPort") for p in ports if p.get("name") == port), None)
-                if port is None:
-                    raise WorkloadFailed(f"readinessProbe names port {probe[key]['port']!r}, which the container "
-                                         "does not declare")
-            return kind, int(port), str(probe[key].get("path", "/"))
-    raise WorkloadFailed("the sandbox checks readiness with tcpSocket or httpGet probes only")
-
-
 class PythonImageWorkload(WebsiteFetcherWorkload):
     """A script from a ConfigMap, run with the sandbox's Python as the stock image would run it."""
 
     MODULE = "agwlab.sandbox.workloads.script_runner"
     NAME = "python"
+    READINESS_BY_KUBELET = True
+    """``start`` returns once the process runs; the kubelet probes readiness from then on."""
 
     def __init__(self) -> None:
         super().__init__()
         self._root: Path | None = None
-        self._probe_kind = "none"
-        self._probe_path = "/"
 
     async def start(self, pod: PodContext) -> None:
         pins, (script, *args) = parse_command(pod.args)
@@ -127,7 +111,6 @@ class PythonImageWorkload(WebsiteFetcherWorkload):
             mounted = ", ".join(sorted(files)) or "none"
             raise WorkloadFailed(f"python: can't open file {script!r}: the sandbox runs scripts from ConfigMap "
                                  f"volumes only (mounted: {mounted})")
-        kind, port, path = _probe_target(pod.extra.get("readinessProbe"), pod.ports)
         # the container's files live in the sandbox's own directory (private to its user), not in /tmp
         where = pod.home.root / "containers" if pod.home is not None else None
         if where is not None:
@@ -148,23 +131,8 @@ class PythonImageWorkload(WebsiteFetcherWorkload):
                 sys.executable, "-m", self.MODULE, str(self._root / script.lstrip("/")), *args,
                 stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env, cwd=self._root,
             )  # fmt: skip
-        self._host = pod.pod_ip
-        self._port = port or 0
-        self._probe_kind, self._probe_path = kind, path
+        self._host, self._port = pod.pod_ip, _container_port(pod)
         self.url = f"http://{pod.pod_ip}:{self._port}"
-        self.READY_PATH = path
-        if kind != "none":
-            await self._wait_ready()
-
-    async def _ready(self) -> bool:
-        if self._probe_kind == "tcp":
-            try:
-                _, writer = await asyncio.wait_for(asyncio.open_connection(self._host, self._port), 2.0)
-            except (OSError, TimeoutError):
-                return False
-            writer.close()
-            return True
-        return await _answers(self._host, self._port, self._probe_path)
 
     async def stop(self) -> None:
         await super().stop()

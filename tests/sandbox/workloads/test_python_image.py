@@ -94,13 +94,99 @@ def test_a_pin_the_sandbox_does_not_have_crashes_the_container_and_says_why(kube
     assert "mcp==0.0.1" in out and "not 0.0.1" in out
 
 
-def test_readiness_follows_the_probe(kubectl, namespace) -> None:  # type: ignore[no-untyped-def]
-    """A probe on a port nothing listens on keeps the Pod unready while the server itself runs."""
+def _pod(api_client, namespace: str, app: str):  # type: ignore[no-untyped-def]
+    from kubernetes import client
+
+    pods = client.CoreV1Api(api_client).list_namespaced_pod(namespace, label_selector=f"app={app}").items
+    return pods[0] if pods else None
+
+
+def test_a_probe_that_never_passes_leaves_the_pod_running_unready_and_never_restarts_it(  # type: ignore[no-untyped-def]
+        kubectl, api_client, namespace) -> None:
+    """A probe on a port nothing listens on: the container runs and is started, the Pod is Running and
+    not Ready (ContainersNotReady), the Deployment unavailable, Events say why, and nothing restarts."""
     docs = list(yaml.safe_load_all(_notes_yaml(namespace)))
     deployment = next(d for d in docs if d["kind"] == "Deployment")
-    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["tcpSocket"]["port"] = 8001
+    probe = deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    probe["tcpSocket"]["port"] = 8001
+    probe["periodSeconds"] = 1
     kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
     poll(lambda: "Uvicorn running" in kubectl.run("logs", "-n", namespace, "-l", "app=mcp-notes", check=False).stdout,
          what="the server listening on 8000")
-    assert "0/1" in kubectl("get", "pods", "-n", namespace, "-l", "app=mcp-notes")
+    pod = poll(lambda: (lambda p: p if p and p.status.phase == "Running" else None)(_pod(api_client, namespace,
+                                                                                           "mcp-notes")),
+               what="the Pod Running")
+    describe = poll(lambda: (lambda s: s if "(x3 over" in s else None)(
+        kubectl("describe", "pod", pod.metadata.name, "-n", namespace)), what="three failed probes in one Event")
+    assert f"Readiness probe failed: dial tcp {pod.status.pod_ip}:8001: connect: connection refused" in describe
+    pod = _pod(api_client, namespace, "mcp-notes")
+    status = pod.status.container_statuses[0]
+    assert status.state.running is not None and status.started is True
+    assert status.ready is False and status.restart_count == 0
+    ready = next(c for c in pod.status.conditions if c.type == "Ready")
+    assert (ready.status, ready.reason) == ("False", "ContainersNotReady")
+    table = kubectl("get", "pods", "-n", namespace, "-l", "app=mcp-notes")
+    assert "0/1" in table and "Running" in table
     assert "0/1" in kubectl("get", "deploy", "mcp-notes", "-n", namespace)
+    rollout = kubectl.run("rollout", "status", "deploy/mcp-notes", "-n", namespace, "--timeout=2s", check=False)
+    assert rollout.returncode != 0 and "1 updated replicas" in rollout.stdout + rollout.stderr
+
+
+_FLAKY_SERVER = """
+import http.server
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    healthy = True
+
+    def do_GET(self):
+        if self.path == "/sick":
+            Handler.healthy = False
+        code = 200 if Handler.healthy or self.path != "/healthz" else 503
+        self.send_response(code)
+        self.end_headers()
+        self.wfile.write(b"ok" if code == 200 else b"sick")
+
+
+print("serving", flush=True)
+http.server.HTTPServer(("", 8080), Handler).serve_forever()
+"""
+
+
+def test_readiness_is_probed_for_as_long_as_the_container_runs(kubectl, api_client, namespace) -> None:  # type: ignore[no-untyped-def]
+    """An httpGet probe that starts failing after the Pod was Ready: Ready flips to False after
+    failureThreshold failures, the Service stops sending to the Pod, and the container keeps running."""
+    import httpx
+
+    docs = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flaky", "namespace": namespace},
+         "data": {"server.py": _FLAKY_SERVER}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "flaky", "namespace": namespace},
+         "spec": {"selector": {"matchLabels": {"app": "flaky"}}, "template": {
+             "metadata": {"labels": {"app": "flaky"}},
+             "spec": {"containers": [{
+                 "name": "web", "image": "python:3.12-slim", "command": ["python", "/app/server.py"],
+                 "ports": [{"name": "http", "containerPort": 8080}],
+                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1,
+                                    "failureThreshold": 2},
+                 "volumeMounts": [{"name": "app", "mountPath": "/app"}]}],
+                 "volumes": [{"name": "app", "configMap": {"name": "flaky"}}]}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "flaky", "namespace": namespace},
+         "spec": {"selector": {"app": "flaky"}, "ports": [{"port": 80, "targetPort": "http"}]}},
+    ]
+    kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    kubectl("rollout", "status", "deploy/flaky", "-n", namespace, "--timeout=60s")
+    pod = _pod(api_client, namespace, "flaky")
+    via_service = f"/api/v1/namespaces/{namespace}/services/flaky:80/proxy/"
+    assert kubectl("get", "--raw", via_service) == "ok"
+    assert httpx.get(f"http://{pod.status.pod_ip}:8080/sick").status_code == 200
+    poll(lambda: kubectl("get", "pod", pod.metadata.name, "-n", namespace,
+                         "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}") == "False",
+         what="Ready turning False")
+    poll(lambda: "no endpoints available" in kubectl.run("get", "--raw", via_service, check=False).stderr,
+         what="the Service without endpoints")
+    describe = kubectl("describe", "pod", pod.metadata.name, "-n", namespace)
+    assert "Readiness probe failed: HTTP probe failed with statuscode: 503" in describe
+    after = _pod(api_client, namespace, "flaky").status.container_statuses[0]
+    assert after.state.running is not None and after.restart_count == 0 and after.ready is False
+    assert "1/1" not in kubectl("get", "deploy", "flaky", "-n", namespace)
