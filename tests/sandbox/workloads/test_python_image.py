@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import json
 import secrets
 from pathlib import Path
 
@@ -116,8 +117,8 @@ def test_a_probe_that_never_passes_leaves_the_pod_running_unready_and_never_rest
     pod = poll(lambda: (lambda p: p if p and p.status.phase == "Running" else None)(_pod(api_client, namespace,
                                                                                            "mcp-notes")),
                what="the Pod Running")
-    describe = poll(lambda: (lambda s: s if "(x3 over" in s else None)(
-        kubectl("describe", "pod", pod.metadata.name, "-n", namespace)), what="three failed probes in one Event")
+    describe = poll(lambda: (lambda s: s if "(x2 over" in s else None)(
+        kubectl("describe", "pod", pod.metadata.name, "-n", namespace)), what="failed probes counted in one Event")
     assert f"Readiness probe failed: dial tcp {pod.status.pod_ip}:8001: connect: connection refused" in describe
     pod = _pod(api_client, namespace, "mcp-notes")
     status = pod.status.container_statuses[0]
@@ -128,6 +129,10 @@ def test_a_probe_that_never_passes_leaves_the_pod_running_unready_and_never_rest
     table = kubectl("get", "pods", "-n", namespace, "-l", "app=mcp-notes")
     assert "0/1" in table and "Running" in table
     assert "0/1" in kubectl("get", "deploy", "mcp-notes", "-n", namespace)
+    endpoints = poll(lambda: (lambda e: e if e.get("subsets") else None)(json.loads(
+        kubectl("get", "endpoints", "mcp-notes", "-n", namespace, "-o", "json"))), what="the Service's Endpoints")
+    assert [a["ip"] for a in endpoints["subsets"][0]["notReadyAddresses"]] == [pod.status.pod_ip]
+    assert "addresses" not in endpoints["subsets"][0]
     rollout = kubectl.run("rollout", "status", "deploy/mcp-notes", "-n", namespace, "--timeout=2s", check=False)
     assert rollout.returncode != 0 and "1 updated replicas" in rollout.stdout + rollout.stderr
 
@@ -177,6 +182,9 @@ def test_readiness_is_probed_for_as_long_as_the_container_runs(kubectl, api_clie
     kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
     kubectl("rollout", "status", "deploy/flaky", "-n", namespace, "--timeout=60s")
     pod = _pod(api_client, namespace, "flaky")
+    ready_ips = lambda: kubectl("get", "endpoints", "flaky", "-n", namespace,
+                                "-o", "jsonpath={.subsets[*].addresses[*].ip}")
+    poll(lambda: ready_ips() == pod.status.pod_ip, what="the ready Pod in the Service's Endpoints")
     via_service = f"/api/v1/namespaces/{namespace}/services/flaky:80/proxy/"
     assert kubectl("get", "--raw", via_service) == "ok"
     assert httpx.get(f"http://{pod.status.pod_ip}:8080/sick").status_code == 200
@@ -185,6 +193,7 @@ def test_readiness_is_probed_for_as_long_as_the_container_runs(kubectl, api_clie
          what="Ready turning False")
     poll(lambda: "no endpoints available" in kubectl.run("get", "--raw", via_service, check=False).stderr,
          what="the Service without endpoints")
+    assert ready_ips() == ""
     describe = kubectl("describe", "pod", pod.metadata.name, "-n", namespace)
     assert "Readiness probe failed: HTTP probe failed with statuscode: 503" in describe
     after = _pod(api_client, namespace, "flaky").status.container_statuses[0]
