@@ -42,7 +42,8 @@ def lab(sandbox, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     secrets.forget_entered_key()
     lab = connect()
     cleanup(lab)
-    return lab
+    yield lab
+    cleanup(lab)  # should a notebook stop half-way, leave the session's sandbox as later tests expect it
 
 
 def _run(name: str) -> str:
